@@ -1,0 +1,151 @@
+"""Collapsing claim lines to their final action, across loads.
+
+The rule (docs/ingest.md, "Claim adjustments"):
+
+1. The versions of a key (claim_id, claim_line_number, data_source) are every row with
+   that key: the rows of this load, the key's current final row, and its superseded rows.
+2. They are ordered by the table's version columns: paid_date, then
+   adjustment_sequence_number (a missing value is older than any), then reversals after
+   non-reversals. Tables without version columns (eligibility, provider) are ordered by
+   load time: a later load replaces an earlier row with the same key.
+3. Two versions that tie on all of these cannot be ordered. Exact copies within one file:
+   the first loads, the others are quarantined (duplicate_row). Otherwise every incoming
+   row of the tie is quarantined (duplicate_key): the same version is already loaded, or
+   the file holds conflicting contents for it.
+4. The latest version is the final action and goes to the table, unless it is a reversal:
+   then the line was cancelled and has no final row. Every other version goes to
+   `<table>_superseded` with its reason (replaced, reversal, reversed).
+
+Reversal lines net out this way whichever convention the source follows (reversals with
+negated amounts, or replacements with full amounts): sums over the final table count each
+line once, at its final value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from medsynergy.engine import Warehouse
+from medsynergy.schema import Table, superseded_table
+
+ORIGIN = "_origin"  # 0: a row of this load; 1: a row already in the warehouse
+CONTENT = "_content"  # fingerprint of an incoming row's text, to tell copies from conflicts
+IS_REVERSAL = "_is_reversal"
+DUP = "_duplicate_rule"
+
+
+@dataclass(frozen=True)
+class Collapsed:
+    touched_keys: ir.Table  # the keys whose rows are rewritten
+    final: ir.Table  # new final rows (table columns)
+    superseded: ir.Table  # new superseded rows (superseded-table columns)
+    duplicates: ir.Table  # row_number, rule, message: incoming rows to quarantine
+    temporary: tuple[str, ...]  # temp tables to drop afterwards
+
+
+def version_columns(table: Table) -> tuple[str, ...]:
+    return table.version_order or ("ingest_datetime",)
+
+
+def _on_keys(left: ir.Table, keys: ir.Table, key: Sequence[str]) -> ir.Table:
+    # Null-safe: eligibility.plan may be null and is part of the key.
+    return left.semi_join(keys, [left[k].identical_to(keys[k]) for k in key])
+
+
+def _key_text(t: ir.Table, key: Sequence[str]) -> ir.StringValue:
+    parts = [ibis.literal(f"{k}=").concat(t[k].cast("string").fill_null("")) for k in key]
+    return ibis.literal(", ").join(parts)
+
+
+def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
+             replaced_load_ids: Sequence[str] = ()) -> Collapsed:
+    """Versions of the keys in `incoming` (and of replaced loads) -> final and superseded rows.
+
+    `incoming` has the table's columns plus CONTENT; all reads of existing rows happen here,
+    before any write, so the writes can then be applied in one atomic step.
+    """
+    key = list(table.key)
+    cols = list(table.column_names)
+    sup = superseded_table(table)
+    current, older = wh.table(table.name), wh.table(sup.name)
+    tmp = [f"_touched_{load_id}", f"_versions_{load_id}", f"_ranked_{load_id}"]
+
+    touched = incoming.select(key)
+    if replaced_load_ids:
+        old = list(replaced_load_ids)
+        touched = touched.union(current.filter(current.load_id.isin(old)).select(key))
+        touched = touched.union(older.filter(older.load_id.isin(old)).select(key))
+    touched = wh.materialize(tmp[0], touched.distinct())
+
+    def existing(t: ir.Table) -> ir.Table:
+        rows = _on_keys(t, touched, key)
+        if replaced_load_ids:
+            rows = rows.filter(~rows.load_id.isin(list(replaced_load_ids)))
+        return rows.select(*cols, **{ORIGIN: ibis.literal(1), CONTENT: ibis.null("int64")})
+
+    versions = incoming.select(*cols, **{ORIGIN: ibis.literal(0),
+                                         CONTENT: incoming[CONTENT].cast("int64")})
+    versions = versions.union(existing(current)).union(existing(older))
+    is_rev = (versions.adjustment_type_code == "reversal").fill_null(False) \
+        if "adjustment_type_code" in cols else ibis.literal(False)
+    versions = versions.mutate(**{IS_REVERSAL: is_rev})
+
+    vcols = version_columns(table)
+    tie = ibis.window(group_by=[*key, *vcols, IS_REVERSAL])
+    n = versions[ORIGIN].count().over(tie)
+    n_existing = versions[ORIGIN].sum().over(tie)
+    contents_differ = versions[CONTENT].min().over(tie) != versions[CONTENT].max().over(tie)
+    first_row = ibis.ifelse(versions[ORIGIN] == 0, versions.row_number, ibis.null("int64")) \
+        .min().over(tie)
+    dup_rule = ibis.cases(
+        (versions[ORIGIN] == 1, ibis.null("string")),
+        (n == 1, ibis.null("string")),
+        (n_existing > 0, ibis.literal("duplicate_key")),
+        (contents_differ.fill_null(False), ibis.literal("duplicate_key")),
+        (versions.row_number == first_row, ibis.null("string")),
+        else_=ibis.literal("duplicate_row"),
+    )
+    flagged = wh.materialize(tmp[1], versions.mutate(
+        **{DUP: dup_rule, "_n": n, "_n_existing": n_existing, "_first_row": first_row}
+    ))
+
+    keep = flagged.filter(flagged[DUP].isnull())
+    order = [
+        *(ibis.desc(keep[c], nulls_first=False) for c in vcols),
+        ibis.desc(keep[IS_REVERSAL]),
+        ibis.asc(keep[ORIGIN]),  # an incoming row outranks an existing one (no-version tables)
+        ibis.desc(keep.load_id),
+        ibis.desc(keep.row_number),
+    ]
+    ranked = keep.mutate(_rank=ibis.row_number().over(group_by=key, order_by=order))
+    ranked = ranked.mutate(
+        _top_is_reversal=ibis.ifelse(ranked._rank == 0, ranked[IS_REVERSAL], False)
+        .max().over(group_by=key)
+    )
+    ranked = wh.materialize(tmp[2], ranked)
+    is_final = (ranked._rank == 0) & ~ranked[IS_REVERSAL]
+    final = ranked.filter(is_final).select(cols)
+    reason = ibis.cases(
+        (ranked[IS_REVERSAL], ibis.literal("reversal")),
+        (ranked._top_is_reversal, ibis.literal("reversed")),
+        else_=ibis.literal("replaced"),
+    )
+    superseded = ranked.filter(~is_final).select(*cols, superseded_reason=reason)
+
+    dups = flagged.filter(flagged[DUP].notnull())
+    message = ibis.cases(
+        (dups[DUP] == "duplicate_row",
+         ibis.literal("exact copy of row ").concat(dups._first_row.cast("string"),
+                                                   " (same key, version and contents)")),
+        (dups._n_existing > 0,
+         ibis.literal("the same version is already loaded: ").concat(_key_text(dups, [*key, *vcols]))),
+        else_=ibis.literal("conflicting rows with the same key and version: ")
+        .concat(_key_text(dups, [*key, *vcols])),
+    )
+    duplicates = dups.select("row_number", rule=dups[DUP], message=message)
+    return Collapsed(touched_keys=touched, final=final, superseded=superseded,
+                     duplicates=duplicates, temporary=tuple(tmp))

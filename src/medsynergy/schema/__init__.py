@@ -1,0 +1,52 @@
+"""The canonical tables, defined once: columns, types, keys, grain and documentation."""
+
+from __future__ import annotations
+
+from medsynergy.schema._model import Column, Kind, Role, Table
+from medsynergy.schema.claims import (
+    ELIGIBILITY,
+    INPUT_TABLES,
+    MEDICAL_CLAIM,
+    PHARMACY_CLAIM,
+    PROVIDER,
+)
+from medsynergy.schema.system import (
+    DQ_FINDING,
+    LOAD_LOG,
+    QUARANTINE,
+    SUPERSEDED_TABLES,
+    SYSTEM_TABLES,
+    superseded_table,
+)
+
+ALL_TABLES: tuple[Table, ...] = (*INPUT_TABLES, *SUPERSEDED_TABLES, *SYSTEM_TABLES)
+_BY_NAME = {t.name: t for t in ALL_TABLES}
+
+
+def table(name: str) -> Table:
+    """The canonical table called `name` (KeyError naming the known tables otherwise)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no canonical table {name!r}; known: {', '.join(_BY_NAME)}") from None
+
+
+__all__ = [
+    "ALL_TABLES",
+    "DQ_FINDING",
+    "ELIGIBILITY",
+    "INPUT_TABLES",
+    "LOAD_LOG",
+    "MEDICAL_CLAIM",
+    "PHARMACY_CLAIM",
+    "PROVIDER",
+    "QUARANTINE",
+    "SUPERSEDED_TABLES",
+    "SYSTEM_TABLES",
+    "Column",
+    "Kind",
+    "Role",
+    "Table",
+    "superseded_table",
+    "table",
+]

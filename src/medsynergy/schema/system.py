@@ -1,0 +1,98 @@
+"""The warehouse's own tables: load_log, quarantine, dq_finding and the superseded versions.
+
+Nothing is dropped silently (DESIGN.md, reliability): every input row ends in its table,
+in `<table>_superseded` (an older version of a claim line), or in `quarantine` with the
+rule that refused it; `load_log` reconciles the counts of every file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from medsynergy.schema._model import Column, Kind, Role, Table
+from medsynergy.schema.claims import INPUT_TABLES
+
+S, I, T = Kind.STRING, Kind.INTEGER, Kind.TIMESTAMP
+SYS = Role.SYSTEM
+
+LOAD_LOG = Table(
+    name="load_log",
+    doc="One row per file load: its checksum and where every input row went.",
+    grain="load_id",
+    source="medsynergy",
+    key=("load_id",),
+    columns=(
+        Column("load_id", S, "Identifier of the load.", role=SYS),
+        Column("target_table", S, "The canonical table the file was loaded into.", role=SYS),
+        Column("data_source", S, "The `--source` of the load.", role=SYS),
+        Column("file_name", S, "Path of the file.", role=SYS),
+        Column("file_sha256", S, "SHA-256 of the file's bytes: a file already loaded is skipped.", role=SYS),
+        Column("status", S, "loaded, or replaced (a later `--replace` load took its place).", role=SYS),
+        Column("rows_in", I, "Data rows read from the file.", role=SYS),
+        Column("rows_loaded", I, "Rows written to the warehouse: rows_final + rows_superseded.", role=SYS),
+        Column("rows_final", I, "Rows that are the final version of their key after the load.", role=SYS),
+        Column("rows_superseded", I, "Rows kept as superseded versions (or reversals).", role=SYS),
+        Column("rows_quarantined", I, "Rows refused by an error rule. rows_in = rows_loaded + rows_quarantined.", role=SYS),
+        Column("findings", I, "Warnings recorded in dq_finding.", role=SYS),
+        Column("started_at", T, "When the load started (UTC).", role=SYS),
+        Column("finished_at", T, "When the load committed (UTC).", role=SYS),
+    ),
+)
+
+QUARANTINE = Table(
+    name="quarantine",
+    doc="Rows an error rule refused, with the raw row so nothing is lost.",
+    grain="load_id x row_number",
+    source="medsynergy",
+    key=("load_id", "row_number"),
+    columns=(
+        Column("load_id", S, "The load.", role=SYS),
+        Column("target_table", S, "The table the row was meant for.", role=SYS),
+        Column("file_name", S, "The file.", role=SYS),
+        Column("row_number", I, "1-based data row in the file (header not counted).", role=SYS),
+        Column("rule", S, "The first error rule the row broke.", role=SYS),
+        Column("rules", S, "Every error rule the row broke, comma-separated.", role=SYS),
+        Column("message", S, "What was wrong, naming the columns and values.", role=SYS),
+        Column("raw_row", S, "The row as read, as a JSON object of column -> text.", role=SYS),
+    ),
+)
+
+DQ_FINDING = Table(
+    name="dq_finding",
+    doc="Warnings: the row loaded, but a value is suspect.",
+    grain="load_id x row_number x rule x column_name",
+    source="medsynergy",
+    columns=(
+        Column("load_id", S, "The load.", role=SYS),
+        Column("target_table", S, "The table the row was loaded into.", role=SYS),
+        Column("file_name", S, "The file.", role=SYS),
+        Column("row_number", I, "1-based data row in the file.", role=SYS),
+        Column("rule", S, "The warning rule.", role=SYS),
+        Column("column_name", S, "The column with the suspect value.", role=SYS),
+        Column("value", S, "The value as read.", role=SYS),
+        Column("message", S, "What is suspect.", role=SYS),
+    ),
+)
+
+
+def superseded_table(table: Table) -> Table:
+    """`<table>_superseded`: earlier versions and reversals of keys, still queryable."""
+    extra = (
+        Column("superseded_reason", S,
+               "replaced (a later version is final), reversal (a reversal line), or "
+               "reversed (the line's latest version is a reversal, so it has no final row).",
+               role=SYS),
+    )
+    return replace(
+        table,
+        name=f"{table.name}_superseded",
+        doc=f"Superseded versions of {table.name} rows (see docs/ingest.md, claim adjustments).",
+        grain=f"{table.grain} x version",
+        key=(),
+        version_order=(),
+        columns=(*table.columns, *extra),
+    )
+
+
+SUPERSEDED_TABLES: tuple[Table, ...] = tuple(superseded_table(t) for t in INPUT_TABLES)
+SYSTEM_TABLES: tuple[Table, ...] = (LOAD_LOG, QUARANTINE, DQ_FINDING)
