@@ -95,7 +95,10 @@ def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
     versions = versions.mutate(**{IS_REVERSAL: is_rev})
 
     vcols = version_columns(table)
-    tie = ibis.window(group_by=[*key, *vcols, IS_REVERSAL])
+    # Without version columns every incoming row is later than every stored one (rule 2),
+    # even when both loads started within the same second: only incoming rows can tie.
+    by_load = [] if table.version_order else [ORIGIN]
+    tie = ibis.window(group_by=[*key, *vcols, *by_load, IS_REVERSAL])
     n = versions[ORIGIN].count().over(tie)
     n_existing = versions[ORIGIN].sum().over(tie)
     contents_differ = versions[CONTENT].min().over(tie) != versions[CONTENT].max().over(tie)
@@ -115,6 +118,7 @@ def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
 
     keep = flagged.filter(flagged[DUP].isnull())
     order = [
+        *(ibis.asc(keep[c]) for c in by_load),
         *(ibis.desc(keep[c], nulls_first=False) for c in vcols),
         ibis.desc(keep[IS_REVERSAL]),
         ibis.asc(keep[ORIGIN]),  # an incoming row outranks an existing one (no-version tables)

@@ -1,0 +1,55 @@
+# The two commands: `make demo` and `make test`. Each creates .venv if missing and
+# installs what it needs, so both work on a clean clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= examples/data
+OUT    ?= out
+
+.PHONY: demo test lint typecheck pytest spark-test docs java clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,api]"
+	touch $@ $(VENV)/.installed-run
+
+## demo: the main job end to end on the embedded default; writes $(OUT)/report.html
+demo: $(VENV)/.installed-run
+	$(BIN)/medsynergy demo --data $(DATA) --out $(OUT)
+
+## test: lint, type-check and the whole test suite (Spark tests included)
+test: $(VENV)/.installed-dev java lint typecheck pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects no test: treat that as a failure of the suite, loudly.
+pytest: $(VENV)/.installed-dev java
+	$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
+
+spark-test: $(VENV)/.installed-dev java
+	$(BIN)/python -m pytest -m spark
+
+# PySpark needs a Java 17+ runtime; install Debian's when the machine has none.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing a Java runtime for PySpark"; \
+	  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+## docs: regenerate docs/schema.md from the schema definitions
+docs: $(VENV)/.installed-run
+	$(BIN)/python -m medsynergy.schema.docs > docs/schema.md
+
+clean:
+	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,301 @@
+"""The `medsynergy` command line (Typer + rich).
+
+Only this module (and the API) reads settings and opens connections. A user error prints
+one line on stderr and exits with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table as RichTable
+
+from medsynergy import __version__
+from medsynergy.engine import ENGINES, Warehouse, connect, default_db_path
+from medsynergy.errors import MedsynergyError, UserError
+from medsynergy.ingest import RULES, LoadResult, ingest_file
+from medsynergy.ingest.sources import expand_paths
+from medsynergy.schema import ALL_TABLES, DQ_FINDING, INPUT_TABLES, LOAD_LOG, QUARANTINE
+
+app = typer.Typer(
+    name="medsynergy",
+    help="Claims, eligibility and clinical data in one warehouse; measures, contracts, care.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class State:
+    db: str = default_db_path()
+    engine: str = "duckdb"
+    spark_remote: str | None = None
+
+
+STATE = State()
+
+
+def _open(read_only: bool = False) -> Warehouse:
+    return connect(STATE.db, STATE.engine, spark_remote=STATE.spark_remote, read_only=read_only)
+
+
+@app.callback()
+def _options(
+    db: Annotated[str, typer.Option("--db", envvar="MEDSYNERGY_DB",
+                                    help="Warehouse: DuckDB file (or Spark folder).")] = default_db_path(),
+    engine: Annotated[str, typer.Option(help=f"Engine: {' or '.join(ENGINES)}.")] = "duckdb",
+    spark_remote: Annotated[str | None, typer.Option(
+        "--spark-remote", help="Spark Connect URL, e.g. sc://host:15002.")] = None,
+) -> None:
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    STATE.db, STATE.engine, STATE.spark_remote = db, engine, spark_remote
+
+
+def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: list[str] | None = None) -> None:
+    columns = columns or (list(rows[0]) if rows else [])
+    if fmt is Format.json:
+        sys.stdout.write(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt is Format.csv:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = RichTable(title=title, show_lines=False)
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+        out.print(table)
+
+
+@app.command()
+def version() -> None:
+    """Print the medsynergy version."""
+    out.print(__version__)
+
+
+@app.command()
+def init() -> None:
+    """Create the warehouse and its canonical tables (nothing changes if they exist)."""
+    with _open() as wh:
+        n = len(wh.tables)
+    out.print(f"warehouse ready: {STATE.db} ({STATE.engine}, {n} tables)")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or globs (CSV, CSV.gz, Parquet).")],
+    source: Annotated[str | None, typer.Option("--source", help="data_source of every row.")] = None,
+    table: Annotated[str | None, typer.Option(
+        "--table", help="Target table; detected from the file name or columns if omitted.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Load files again even if already loaded.")] = False,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Load input-layer files; each file loads entirely or not at all."""
+    files = expand_paths(paths)
+    results = run_ingest(files, source=source, table=table, replace=replace, quiet=fmt is not Format.table)
+    rows = [_result_row(r) for r in results]
+    _emit(rows, fmt, "Loads", ["file_name", "target_table", "status", "rows_in", "rows_loaded",
+                               "rows_quarantined", "findings", "load_id"])
+    if fmt is Format.table:
+        total_in = sum(r.rows_in for r in results if r.status != "skipped")
+        loaded = sum(r.rows_loaded for r in results if r.status != "skipped")
+        quarantined = sum(r.rows_quarantined for r in results if r.status != "skipped")
+        out.print(f"rows in {total_in:,} = loaded {loaded:,} + quarantined {quarantined:,}")
+        for r in results:
+            if r.status == "skipped":
+                out.print(f"[yellow]{r.file_name}: {r.message}[/yellow]")
+            if r.ignored_columns:
+                out.print(f"{r.file_name}: ignored column(s) not in {r.target_table}: "
+                          f"{', '.join(r.ignored_columns)}")
+
+
+def _result_row(r: LoadResult) -> dict[str, Any]:
+    row = asdict(r)
+    row["rows_loaded"] = r.rows_loaded
+    return row
+
+
+def run_ingest(files: list[Path], *, source: str | None, table: str | None, replace: bool,
+               quiet: bool = False) -> list[LoadResult]:
+    results: list[LoadResult] = []
+    with _open() as wh, Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=err, transient=True, disable=quiet or not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("ingest", total=len(files))
+        for f in files:
+            def step(msg: str) -> None:
+                progress.update(task, description=msg)
+            results.append(ingest_file(wh, f, table=table, source=source, replace=replace,
+                                       progress=step))
+            progress.advance(task)
+    return results
+
+
+def _rows(wh: Warehouse, expr: Any) -> list[dict[str, Any]]:
+    return list(wh.to_arrow(expr).to_pylist())
+
+
+@app.command()
+def status(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """Tables and row counts, the last loads, quarantine and findings by rule."""
+    with _open() as wh:
+        counts = [{"table": t.name, "rows": wh.count(t.name)} for t in ALL_TABLES]
+        log = wh.table(LOAD_LOG.name)
+        loads = _rows(wh, log.order_by([log.started_at.desc(), log.load_id.desc()]).limit(10).select(
+            "load_id", "target_table", "file_name", "status", "rows_in", "rows_loaded",
+            "rows_quarantined", "findings", "finished_at"))
+        q, f = wh.table(QUARANTINE.name), wh.table(DQ_FINDING.name)
+        q_rules = _rows(wh, q.group_by("rule").aggregate(rows=q.count()).order_by("rule"))
+        f_rules = _rows(wh, f.group_by("rule").aggregate(findings=f.count()).order_by("rule"))
+    if fmt is Format.json:
+        payload = {"db": STATE.db, "engine": STATE.engine, "tables": counts, "loads": loads,
+                   "quarantine_by_rule": q_rules, "findings_by_rule": f_rules}
+        sys.stdout.write(orjson.dumps(payload, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    out.print(f"warehouse {STATE.db} ({STATE.engine})")
+    _emit(counts, fmt, "Tables")
+    _emit(loads, fmt, "Last loads", ["load_id", "target_table", "file_name", "status", "rows_in",
+                                      "rows_loaded", "rows_quarantined", "findings", "finished_at"])
+    _emit(q_rules, fmt, "Quarantine by rule", ["rule", "rows"])
+    _emit(f_rules, fmt, "Findings by rule", ["rule", "findings"])
+
+
+def _check_rule(rule: str | None) -> None:
+    if rule is not None and rule not in RULES:
+        raise UserError(f"unknown rule {rule!r}; see `medsynergy rules`")
+
+
+@app.command()
+def quarantine(
+    rule: Annotated[str | None, typer.Option("--rule", help="Only rows refused by this rule.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows (0: all).")] = 50,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Rows refused by an error rule, with the raw row."""
+    _check_rule(rule)
+    with _open() as wh:
+        q = wh.table(QUARANTINE.name)
+        if rule:
+            q = q.filter(q.rules.contains(rule))
+        q = q.order_by(["load_id", "row_number"])
+        rows = _rows(wh, q.limit(limit) if limit else q)
+    _emit(rows, fmt, "Quarantine", ["file_name", "row_number", "rule", "message", "raw_row"])
+
+
+@app.command()
+def findings(
+    rule: Annotated[str | None, typer.Option("--rule", help="Only findings of this rule.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows (0: all).")] = 50,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Warnings on loaded rows: the rule, the column and the suspect value."""
+    _check_rule(rule)
+    with _open() as wh:
+        f = wh.table(DQ_FINDING.name)
+        if rule:
+            f = f.filter(f.rule == rule)
+        f = f.order_by(["load_id", "row_number", "rule", "column_name"])
+        rows = _rows(wh, f.limit(limit) if limit else f)
+    _emit(rows, fmt, "Findings", ["file_name", "row_number", "rule", "column_name", "value", "message"])
+
+
+@app.command()
+def rules(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """The validation rules: name, severity and what each checks."""
+    rows = [{"rule": r.name, "severity": r.severity.value, "description": r.description}
+            for r in RULES.values()]
+    _emit(rows, fmt, "Validation rules")
+
+
+@app.command()
+def tables(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """The canonical input tables and their required columns."""
+    rows = [{"table": t.name, "grain": t.grain, "required": ", ".join(t.required_input_columns)}
+            for t in INPUT_TABLES]
+    _emit(rows, fmt, "Input tables")
+
+
+@app.command()
+def report(
+    output: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("out/report.html"),
+) -> None:
+    """Write the self-contained HTML report of the warehouse."""
+    from medsynergy.reports import write_report
+
+    with _open() as wh:
+        path = write_report(wh, output, title="medsynergy report")
+    out.print(f"report written: {path}")
+
+
+@app.command()
+def demo(
+    data: Annotated[Path, typer.Option(help="Input-layer files to load.")] = Path("examples/data"),
+    output: Annotated[Path, typer.Option("--out", help="Folder for the warehouse and report.")] = Path("out"),
+) -> None:
+    """The main job end to end: a fresh warehouse, ingest, report."""
+    from medsynergy.reports import write_report
+
+    output.mkdir(parents=True, exist_ok=True)
+    if STATE.db == default_db_path():  # a demo never writes into the user's own warehouse
+        STATE.db = str(output / ("demo.duckdb" if STATE.engine == "duckdb" else "demo.spark"))
+    _remove_warehouse(Path(STATE.db))
+    files = expand_paths([data])
+    results = run_ingest(files, source="demo", table=None, replace=False)
+    with _open() as wh:
+        path = write_report(wh, output / "report.html", title="medsynergy demo", loads=results)
+    total_in = sum(r.rows_in for r in results)
+    out.print(f"loaded {len(results)} files: rows in {total_in:,} = loaded "
+              f"{sum(r.rows_loaded for r in results):,} + quarantined "
+              f"{sum(r.rows_quarantined for r in results):,}")
+    out.print(f"report written: {path}")
+
+
+def _remove_warehouse(path: Path) -> None:
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path)
+    for p in (path, path.with_name(path.name + ".wal")):
+        if p.is_file():
+            p.unlink()
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except MedsynergyError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: the file being loaded was not written", markup=False)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()
