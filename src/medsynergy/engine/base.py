@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import pyarrow as pa
@@ -69,11 +70,11 @@ class Warehouse(abc.ABC):
         result = expr.to_pyarrow()
         return result if isinstance(result, pa.Table) else pa.table({"value": [result]})
 
-    def scalar(self, expr: ibis.Scalar) -> object:
+    def scalar(self, expr: ibis.Scalar) -> Any:
         return expr.to_pyarrow().as_py()
 
     def count(self, name: str) -> int:
-        return int(self.scalar(self.table(name).count()))  # type: ignore[call-overload]
+        return int(self.scalar(self.table(name).count()))
 
     def schema_of(self, name: str) -> Table:
         return self.tables[name]

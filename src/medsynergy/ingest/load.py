@@ -234,8 +234,8 @@ def ingest_file(wh: Warehouse, path: str | Path, *, table: str | None = None,
 
         final_in = col.final.filter(col.final.load_id == load_id)
         sup_in = col.superseded.filter(col.superseded.load_id == load_id)
-        rows_final = int(wh.scalar(final_in.count()))  # type: ignore[call-overload]
-        rows_superseded = int(wh.scalar(sup_in.count()))  # type: ignore[call-overload]
+        rows_final = int(wh.scalar(final_in.count()))
+        rows_superseded = int(wh.scalar(sup_in.count()))
         q_by_rule = _counts(wh, quarantined, "rule")
         f_by_rule = _counts(wh, f_rows, "rule") if f_rows is not None else {}
         rows_quarantined = sum(q_by_rule.values())

@@ -12,7 +12,8 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.+-Z]*)?$"
+# An optional time after the date: digits and : . + - Z only ('-' last, not a range '+'..'Z').
+ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.+Z-]*)?$"
 COMPACT_DATE = r"^[0-9]{8}$"
 DECIMAL_TEXT = r"^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)$"
 INTEGER_TEXT = r"^[+-]?[0-9]+([.]0*)?$"

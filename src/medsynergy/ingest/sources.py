@@ -83,7 +83,7 @@ def _csv_delimiter(path: Path) -> str:
 def _csv_header(path: Path) -> list[str]:
     try:
         with pa.input_stream(str(path), compression="detect") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
             header = next(csv.reader(text, delimiter=_csv_delimiter(path)), None)
     except (UnicodeDecodeError, csv.Error, OSError, pa.ArrowException) as exc:
         raise UnreadableFileError(str(path), f"unreadable CSV header: {exc}") from exc

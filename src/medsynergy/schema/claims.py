@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from medsynergy.schema._model import Column, Kind, Table, lineage_columns
 
-S, D, I, M, Q = Kind.STRING, Kind.DATE, Kind.INTEGER, Kind.MONEY, Kind.QUANTITY
+S, D, INT, M, Q = Kind.STRING, Kind.DATE, Kind.INTEGER, Kind.MONEY, Kind.QUANTITY
 TUVA = "Tuva Project input layer (tuva-health/tuva, models/input_layer)"
 N_DIAGNOSES = 25
 N_PROCEDURES = 25
@@ -32,7 +32,7 @@ def _adjustment_columns() -> tuple[Column, ...]:
         Column("adjustment_type_code", S,
                "original, adjustment or reversal (CCLF CLM_ADJSMT_TYPE_CD 0/2/1 accepted). "
                "Empty means original. See docs/ingest.md, claim adjustments.", extension=True),
-        Column("adjustment_sequence_number", I,
+        Column("adjustment_sequence_number", INT,
                "Order of versions of one claim line paid on the same day; higher is later.",
                extension=True),
     )
@@ -53,7 +53,7 @@ ELIGIBILITY = Table(
         Column("race", S, "Race, as the source codes it."),
         Column("birth_date", D, "Date of birth."),
         Column("death_date", D, "Date of death, if any."),
-        Column("death_flag", I, "1 when the member died, else 0."),
+        Column("death_flag", INT, "1 when the member died, else 0."),
         Column("enrollment_start_date", D, "First day of the coverage span.", required=True),
         Column("enrollment_end_date", D, "Last day of the coverage span.", required=True),
         Column("payer", S, "The payer (health insurer).", required=True),
@@ -94,7 +94,7 @@ MEDICAL_CLAIM = Table(
     ),
     columns=(
         Column("claim_id", S, "The claim; a claim has one or more lines.", required=True),
-        Column("claim_line_number", I, "The line within the claim, 1, 2, ...", required=True),
+        Column("claim_line_number", INT, "The line within the claim, 1, 2, ...", required=True),
         Column("claim_type", S, "institutional, professional, dental, vision or undetermined."),
         Column("person_id", S, "The person the service was for.", required=True),
         Column("member_id", S, "The member identifier with this payer."),
@@ -136,7 +136,7 @@ MEDICAL_CLAIM = Table(
           for i in range(1, N_PROCEDURES + 1)),
         *(Column(f"procedure_date_{i}", D, f"Date of procedure {i}.")
           for i in range(1, N_PROCEDURES + 1)),
-        Column("in_network_flag", I, "1 in network, 0 out of network."),
+        Column("in_network_flag", INT, "1 in network, 0 out of network."),
         *_adjustment_columns(),
         *lineage_columns(),
     ),
@@ -151,7 +151,7 @@ PHARMACY_CLAIM = Table(
     version_order=("paid_date", "adjustment_sequence_number"),
     columns=(
         Column("claim_id", S, "The pharmacy claim.", required=True),
-        Column("claim_line_number", I, "The line within the claim.", required=True),
+        Column("claim_line_number", INT, "The line within the claim.", required=True),
         Column("person_id", S, "The person the drug was dispensed to.", required=True),
         Column("member_id", S, "The member identifier with this payer."),
         Column("payer", S, "The payer."),
@@ -163,11 +163,11 @@ PHARMACY_CLAIM = Table(
                "National Drug Code, 11 digits (5-4-2); hyphenated 4-4-2, 5-3-2 and 5-4-1 forms "
                "are normalised on load.", code_system="ndc"),
         Column("quantity", Q, "Quantity dispensed (can be fractional, e.g. mL)."),
-        Column("days_supply", I, "Days the fill lasts."),
-        Column("refills", I, "Refill number."),
+        Column("days_supply", INT, "Days the fill lasts."),
+        Column("refills", INT, "Refill number."),
         Column("paid_date", D, "Date the payer paid this version of the line."),
         *_money_columns(),
-        Column("in_network_flag", I, "1 in network, 0 out of network."),
+        Column("in_network_flag", INT, "1 in network, 0 out of network."),
         *_adjustment_columns(),
         *lineage_columns(),
     ),
@@ -187,7 +187,7 @@ PROVIDER = Table(
         Column("entity_type", S, "individual or organization (NPPES entity type 1 / 2)."),
         Column("specialty", S, "Specialty, e.g. family medicine, acupuncture."),
         Column("taxonomy_code", S, "NUCC health care provider taxonomy code, e.g. 207Q00000X."),
-        Column("primary_care_flag", I, "1 when the provider is a primary-care clinician (MSSP step 1)."),
+        Column("primary_care_flag", INT, "1 when the provider is a primary-care clinician (MSSP step 1)."),
         Column("organization_id", S, "The organisation (practice, system) the provider belongs to."),
         Column("organization_name", S, "Name of the organisation."),
         *lineage_columns(),

@@ -12,7 +12,7 @@ from dataclasses import replace
 from medsynergy.schema._model import Column, Kind, Role, Table
 from medsynergy.schema.claims import INPUT_TABLES
 
-S, I, T = Kind.STRING, Kind.INTEGER, Kind.TIMESTAMP
+S, INT, T = Kind.STRING, Kind.INTEGER, Kind.TIMESTAMP
 SYS = Role.SYSTEM
 
 LOAD_LOG = Table(
@@ -28,12 +28,12 @@ LOAD_LOG = Table(
         Column("file_name", S, "Path of the file.", role=SYS),
         Column("file_sha256", S, "SHA-256 of the file's bytes: a file already loaded is skipped.", role=SYS),
         Column("status", S, "loaded, or replaced (a later `--replace` load took its place).", role=SYS),
-        Column("rows_in", I, "Data rows read from the file.", role=SYS),
-        Column("rows_loaded", I, "Rows written to the warehouse: rows_final + rows_superseded.", role=SYS),
-        Column("rows_final", I, "Rows that are the final version of their key after the load.", role=SYS),
-        Column("rows_superseded", I, "Rows kept as superseded versions (or reversals).", role=SYS),
-        Column("rows_quarantined", I, "Rows refused by an error rule. rows_in = rows_loaded + rows_quarantined.", role=SYS),
-        Column("findings", I, "Warnings recorded in dq_finding.", role=SYS),
+        Column("rows_in", INT, "Data rows read from the file.", role=SYS),
+        Column("rows_loaded", INT, "Rows written to the warehouse: rows_final + rows_superseded.", role=SYS),
+        Column("rows_final", INT, "Rows that are the final version of their key after the load.", role=SYS),
+        Column("rows_superseded", INT, "Rows kept as superseded versions (or reversals).", role=SYS),
+        Column("rows_quarantined", INT, "Rows refused by an error rule. rows_in = rows_loaded + rows_quarantined.", role=SYS),
+        Column("findings", INT, "Warnings recorded in dq_finding.", role=SYS),
         Column("started_at", T, "When the load started (UTC).", role=SYS),
         Column("finished_at", T, "When the load committed (UTC).", role=SYS),
     ),
@@ -49,7 +49,7 @@ QUARANTINE = Table(
         Column("load_id", S, "The load.", role=SYS),
         Column("target_table", S, "The table the row was meant for.", role=SYS),
         Column("file_name", S, "The file.", role=SYS),
-        Column("row_number", I, "1-based data row in the file (header not counted).", role=SYS),
+        Column("row_number", INT, "1-based data row in the file (header not counted).", role=SYS),
         Column("rule", S, "The first error rule the row broke.", role=SYS),
         Column("rules", S, "Every error rule the row broke, comma-separated.", role=SYS),
         Column("message", S, "What was wrong, naming the columns and values.", role=SYS),
@@ -66,7 +66,7 @@ DQ_FINDING = Table(
         Column("load_id", S, "The load.", role=SYS),
         Column("target_table", S, "The table the row was loaded into.", role=SYS),
         Column("file_name", S, "The file.", role=SYS),
-        Column("row_number", I, "1-based data row in the file.", role=SYS),
+        Column("row_number", INT, "1-based data row in the file.", role=SYS),
         Column("rule", S, "The warning rule.", role=SYS),
         Column("column_name", S, "The column with the suspect value.", role=SYS),
         Column("value", S, "The value as read.", role=SYS),
