@@ -36,6 +36,8 @@ ORIGIN = "_origin"  # 0: a row of this load; 1: a row already in the warehouse
 CONTENT = "_content"  # fingerprint of an incoming row's text, to tell copies from conflicts
 IS_REVERSAL = "_is_reversal"
 DUP = "_duplicate_rule"
+# A stored row is identified by the load that wrote it and its row in that file.
+IDENTITY = ("load_id", "row_number")
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,18 @@ def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
              replaced_load_ids: Sequence[str] = ()) -> Collapsed:
     """Versions of the keys in `incoming` (and of replaced loads) -> final and superseded rows.
 
-    `incoming` has the table's columns plus CONTENT; all reads of existing rows happen here,
-    before any write, so the writes can then be applied in one atomic step.
+    `incoming` has the table's columns plus CONTENT. Versions are ranked on a narrow table
+    (key, version columns, identity) and the decisions joined back to the full rows, so the
+    window sorts move a few columns, not all of them. Every read of existing rows happens
+    here, into temporary tables, before any write: the writes then apply atomically.
     """
     key = list(table.key)
     cols = list(table.column_names)
+    vcols = list(version_columns(table))
+    narrow = list(dict.fromkeys([*key, *vcols, *IDENTITY]))
     sup = superseded_table(table)
     current, older = wh.table(table.name), wh.table(sup.name)
-    tmp = [f"_touched_{load_id}", f"_versions_{load_id}", f"_ranked_{load_id}"]
+    tmp = [f"_{n}_{load_id}" for n in ("touched", "existing", "versions", "decisions")]
 
     touched = incoming.select(key)
     if replaced_load_ids:
@@ -81,20 +87,26 @@ def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
         touched = touched.union(older.filter(older.load_id.isin(old)).select(key))
     touched = wh.materialize(tmp[0], touched.distinct())
 
-    def existing(t: ir.Table) -> ir.Table:
+    def existing_rows(t: ir.Table) -> ir.Table:
         rows = _on_keys(t, touched, key)
         if replaced_load_ids:
             rows = rows.filter(~rows.load_id.isin(list(replaced_load_ids)))
-        return rows.select(*cols, **{ORIGIN: ibis.literal(1), CONTENT: ibis.null("int64")})
+        return rows.select(cols)
 
-    versions = incoming.select(*cols, **{ORIGIN: ibis.literal(0),
-                                         CONTENT: incoming[CONTENT].cast("int64")})
-    versions = versions.union(existing(current)).union(existing(older))
-    is_rev = (versions.adjustment_type_code == "reversal").fill_null(False) \
-        if "adjustment_type_code" in cols else ibis.literal(False)
-    versions = versions.mutate(**{IS_REVERSAL: is_rev})
+    # Usually empty on a first load; copied now because the writes will delete these rows.
+    existing = wh.materialize(tmp[1], existing_rows(current).union(existing_rows(older)))
 
-    vcols = version_columns(table)
+    def is_reversal(t: ir.Table) -> ir.BooleanValue:
+        if "adjustment_type_code" not in cols:
+            return ibis.literal(False)
+        return (t.adjustment_type_code == "reversal").fill_null(False)
+
+    versions = incoming.select(*narrow, **{ORIGIN: ibis.literal(0), IS_REVERSAL: is_reversal(incoming),
+                                           CONTENT: incoming[CONTENT].cast("int64")})
+    versions = versions.union(existing.select(
+        *narrow, **{ORIGIN: ibis.literal(1), IS_REVERSAL: is_reversal(existing),
+                    CONTENT: ibis.null("int64")}))
+
     # Without version columns every incoming row is later than every stored one (rule 2),
     # even when both loads started within the same second: only incoming rows can tie.
     by_load = [] if table.version_order else [ORIGIN]
@@ -112,8 +124,8 @@ def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
         (versions.row_number == first_row, ibis.null("string")),
         else_=ibis.literal("duplicate_row"),
     )
-    flagged = wh.materialize(tmp[1], versions.mutate(
-        **{DUP: dup_rule, "_n": n, "_n_existing": n_existing, "_first_row": first_row}
+    flagged = wh.materialize(tmp[2], versions.mutate(
+        **{DUP: dup_rule, "_n_existing": n_existing, "_first_row": first_row}
     ))
 
     keep = flagged.filter(flagged[DUP].isnull())
@@ -130,15 +142,19 @@ def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
         _top_is_reversal=ibis.ifelse(ranked._rank == 0, ranked[IS_REVERSAL], False)
         .max().over(group_by=key)
     )
-    ranked = wh.materialize(tmp[2], ranked)
-    is_final = (ranked._rank == 0) & ~ranked[IS_REVERSAL]
-    final = ranked.filter(is_final).select(cols)
-    reason = ibis.cases(
-        (ranked[IS_REVERSAL], ibis.literal("reversal")),
-        (ranked._top_is_reversal, ibis.literal("reversed")),
-        else_=ibis.literal("replaced"),
-    )
-    superseded = ranked.filter(~is_final).select(*cols, superseded_reason=reason)
+    decisions = wh.materialize(tmp[3], ranked.select(
+        *IDENTITY, ORIGIN, IS_REVERSAL,
+        _final=(ranked._rank == 0) & ~ranked[IS_REVERSAL],
+        _reason=ibis.cases(
+            (ranked[IS_REVERSAL], ibis.literal("reversal")),
+            (ranked._top_is_reversal, ibis.literal("reversed")),
+            else_=ibis.literal("replaced"),
+        ),
+    ))
+    rows = incoming.select(cols).union(existing)
+    joined = rows.join(decisions, list(IDENTITY))
+    final = joined.filter(joined._final).select(cols)
+    superseded = joined.filter(~joined._final).select(*cols, superseded_reason=joined._reason)
 
     dups = flagged.filter(flagged[DUP].notnull())
     message = ibis.cases(

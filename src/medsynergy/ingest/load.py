@@ -37,6 +37,7 @@ from medsynergy.schema import (
 from medsynergy.schema import table as canonical_table
 
 Progress = Callable[[str], None]
+ERROR_RULE = "_error_rule"  # the first error rule a row broke; null for a usable row
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,6 @@ def ingest_file(wh: Warehouse, path: str | Path, *, table: str | None = None,
         values = {name: typed_value(target.column(name), t) for name, t in texts.items()}
         # A check on a column the file lacks is a constant: it can never be broken.
         checks = [c for c in table_checks(target, texts, values) if isinstance(c.broken, ir.Column)]
-        any_error = ibis.literal(False)
-        for c in checks:
-            if c.is_error:
-                any_error = any_error | c.broken
-
         lineage = {
             "file_name": ibis.literal(file_name),
             "load_id": ibis.literal(load_id),
@@ -175,40 +171,48 @@ def ingest_file(wh: Warehouse, path: str | Path, *, table: str | None = None,
         content = ibis.literal("\x1f").join(
             [texts[c].fill_null("\x00") for c in sorted(texts) if c != "data_source"]
         ).hash()
-        typed = raw.filter(~any_error).select(
+        # One pass types every value and evaluates every check; later steps read its flags.
+        errors_ = [c for c in checks if c.is_error]
+        warns = [c for c in checks if not c.is_error]
+        first_error = ibis.cases(*((c.broken, ibis.literal(c.rule.name)) for c in errors_),
+                                 else_=ibis.null("string")) if errors_ else ibis.null("string")
+        temporary.append(f"_checked_{load_id}")
+        checked = wh.materialize(temporary[-1], raw.select(
             **{c.name: (values[c.name] if c.name in values else lineage[c.name]).cast(c.ibis_type)
                for c in target.columns},
-            **{CONTENT: content},
-        )
-        temporary.append(f"_typed_{load_id}")
-        typed = wh.materialize(temporary[-1], typed)
+            **{CONTENT: content, ERROR_RULE: first_error},
+            **{f"_w{i}": c.broken for i, c in enumerate(warns)},
+        ))
+        typed = checked.filter(checked[ERROR_RULE].isnull())
+        bad = checked.filter(checked[ERROR_RULE].notnull()).select("row_number")
         temporary.append(f"_errors_{load_id}")
-        errors = wh.materialize(temporary[-1], raw.filter(any_error).select(
+        errors = wh.materialize(temporary[-1], raw.semi_join(bad, "row_number").select(
             "row_number", rule=_first_error(checks, "rule"), rules=_first_error(checks, "rules"),
             message=_first_error(checks, "message"),
         ))
 
         say(f"collapsing versions of {target.name}")
         replaced = earlier if replace else []
-        col = collapse(wh, target, typed, load_id, replaced)
+        col = collapse(wh, target, typed.select(*target.column_names, CONTENT), load_id, replaced)
         temporary.extend(col.temporary)
-        dups = col.duplicates.select("row_number", "rule", rules=col.duplicates.rule, message=col.duplicates.message)
+        dups = col.duplicates.select("row_number", "rule", rules=col.duplicates.rule,
+                                     message=col.duplicates.message)
         temporary.append(f"_quarantined_{load_id}")
         quarantined = wh.materialize(temporary[-1], errors.union(dups))
 
-        # Findings on the rows that loaded; one aggregate pass finds which checks fired.
-        warn_checks = [c for c in checks if not c.is_error]
-        loaded_raw = raw.anti_join(quarantined, "row_number")
-        fired: list[Check] = []
-        if warn_checks:
-            sums = loaded_raw.aggregate(
-                [c.broken.cast("int64").sum().name(f"c{i}") for i, c in enumerate(warn_checks)]
-            )
+        # Findings on the rows that loaded; the flags say which checks fired, and the
+        # messages are built for the flagged rows only.
+        fired: list[tuple[int, Check]] = []
+        if warns:
+            sums = typed.aggregate([typed[f"_w{i}"].cast("int64").sum().name(f"c{i}")
+                                    for i in range(len(warns))])
             counts = wh.to_arrow(sums).to_pylist()[0]
-            fired = [c for i, c in enumerate(warn_checks) if (counts[f"c{i}"] or 0) > 0]
+            fired = [(i, c) for i, c in enumerate(warns) if (counts[f"c{i}"] or 0) > 0]
         findings: ir.Table | None = None
-        for c in fired:
-            part = loaded_raw.filter(c.broken).select(
+        for i, c in fired:
+            flagged = typed.filter(typed[f"_w{i}"]).select("row_number").anti_join(dups, "row_number")
+            rows = raw.semi_join(flagged, "row_number")
+            part = rows.select(
                 "row_number", rule=ibis.literal(c.rule.name), column_name=ibis.literal(c.column),
                 value=texts[c.column], message=c.message,
             )
