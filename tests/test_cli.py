@@ -45,14 +45,24 @@ def test_unreadable_csv_is_one_line_exit_2(tmp_path: Path) -> None:
     (tmp_path / "medical_claim.csv").write_text(
         HEADER + "C1,1,P1,2024-01-01,2024-01-01,2024-01-09,10.00,1234567893,EXTRA\n")
     assert_user_error(run(["ingest", "medical_claim.csv", "--source", "s"], tmp_path),
-                      "medical_claim.csv", "unreadable CSV", "Expected 8 columns, got 9")
+                      "medical_claim.csv", "unreadable CSV at data row 1 (line 2): 9 fields, header has 8",
+                      "Expected 8 columns, got 9")
 
 
 def test_invalid_utf8_is_one_line_exit_2(tmp_path: Path) -> None:
     (tmp_path / "medical_claim.csv").write_bytes(
-        HEADER.encode() + b"C1,1,P\xff\xfe,2024-01-01,2024-01-01,2024-01-09,10.00,1234567893\n")
+        HEADER.encode() + b"C0,1,P,2024-01-01,2024-01-01,2024-01-09,10.00,1234567893\n"
+        + b"C1,1,P\xff\xfe,2024-01-01,2024-01-01,2024-01-09,10.00,1234567893\n")
     assert_user_error(run(["ingest", "medical_claim.csv", "--source", "s"], tmp_path),
-                      "medical_claim.csv", "unreadable CSV")
+                      "medical_claim.csv", "unreadable CSV at line 3: not valid UTF-8")
+
+
+def test_broken_row_after_a_multiline_field_is_located(tmp_path: Path) -> None:
+    (tmp_path / "medical_claim.csv").write_text(
+        HEADER + '"C0\nsecond line",1,P,2024-01-01,2024-01-01,2024-01-09,10.00,1234567893\n'
+        + "C1,1,P,2024-01-01\n")
+    assert_user_error(run(["ingest", "medical_claim.csv", "--source", "s"], tmp_path),
+                      "unreadable CSV at data row 2 (line 4): 4 fields, header has 8")
 
 
 def test_unknown_rule_filter_is_a_user_error(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)  # piped output: do not fold at 80
 err = Console(stderr=True)
 
 
@@ -85,8 +85,16 @@ def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: list[str
         for c in columns:
             table.add_column(c, overflow="fold")
         for r in rows:
-            table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+            table.add_row(*(_cell(c, r.get(c)) for c in columns))
         out.print(table)
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column == "file_name":  # the full path is in --format json / csv
+        return Path(str(value)).name
+    return str(value)
 
 
 @app.command()

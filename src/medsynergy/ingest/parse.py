@@ -50,9 +50,12 @@ def clean(value: ir.StringValue) -> ir.StringValue:
 
 def parse_date(value: ir.StringValue) -> ir.DateValue:
     compact = value.substr(0, 4).concat("-", value.substr(4, 2), "-", value.substr(6, 2))
+    # Year 0000 does not exist in the proleptic Gregorian calendar (ISO 8601 needs an
+    # agreement for it); both engines would accept it and Python dates could not hold it.
+    year_ok = value.substr(0, 4) != "0000"
     return ibis.cases(
-        (value.re_search(ISO_DATE), value.substr(0, 10).try_cast(dt.date)),
-        (value.re_search(COMPACT_DATE), compact.try_cast(dt.date)),
+        (value.re_search(ISO_DATE) & year_ok, value.substr(0, 10).try_cast(dt.date)),
+        (value.re_search(COMPACT_DATE) & year_ok, compact.try_cast(dt.date)),
         else_=ibis.null(dt.date),
     )
 

@@ -80,12 +80,26 @@ def _csv_delimiter(path: Path) -> str:
     return "\t" if path.name.lower().endswith(".tsv") else ","
 
 
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a CSV, each line decoded on its own so that an invalid byte
+    is reported on its line, not on the block it happens to be read with."""
+    with pa.input_stream(str(path), compression="detect") as raw:
+        buffered = io.BufferedReader(raw, buffer_size=1 << 20)
+        for number, line in enumerate(buffered, start=1):
+            try:
+                text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise UnreadableFileError(
+                    str(path), f"unreadable CSV at line {number}: not valid UTF-8 ({exc.reason} "
+                    f"at byte {exc.start})") from exc
+            yield number, text
+
+
 def _csv_header(path: Path) -> list[str]:
     try:
-        with pa.input_stream(str(path), compression="detect") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            header = next(csv.reader(text, delimiter=_csv_delimiter(path)), None)
-    except (UnicodeDecodeError, csv.Error, OSError, pa.ArrowException) as exc:
+        lines = (text for _, text in _decoded_lines(path))
+        header = next(csv.reader(lines, delimiter=_csv_delimiter(path)), None)
+    except (csv.Error, OSError, pa.ArrowException) as exc:
         raise UnreadableFileError(str(path), f"unreadable CSV header: {exc}") from exc
     if not header or all(not h.strip() for h in header):
         raise UnreadableFileError(str(path), "unreadable CSV: the file is empty or has no header row")
@@ -148,10 +162,10 @@ class TextBatches:
             for batch in source:
                 yield self._number(batch)
         except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+            found = locate_csv_error(self.path) if kind == "csv" else None
+            where = f"at {found}" if found else f"after data row {self.rows_read}"
             what = "Parquet file" if kind == "parquet" else "CSV"
-            self.error = UnreadableFileError(
-                str(self.path), f"unreadable {what} after data row {self.rows_read}: {exc}"
-            )
+            self.error = UnreadableFileError(str(self.path), f"unreadable {what} {where}: {exc}")
             raise self.error from exc
 
     def _csv(self) -> Iterator[pa.RecordBatch]:
@@ -178,6 +192,34 @@ class TextBatches:
                     str(self.path), f"column {field_.name} has a nested type ({field_.type})"
                 )
         yield from pf.iter_batches(batch_size=BATCH_ROWS)
+
+
+def locate_csv_error(path: Path) -> str | None:
+    """Where a CSV first breaks, "data row N (line L): ...", for the error message.
+
+    Only on the error path: Arrow says what is wrong but not where. Rows are counted as the
+    csv module reads them (a quoted field may span lines), the header not counted.
+    """
+    width = len(_csv_header(path))
+    numbered = _decoded_lines(path)
+    line = [0]
+
+    def lines() -> Iterator[str]:
+        for number, text in numbered:
+            line[0] = number
+            yield text
+
+    try:
+        reader = csv.reader(lines(), delimiter=_csv_delimiter(path), strict=True)
+        next(reader, None)
+        for row, fields in enumerate(reader, start=1):
+            if fields and len(fields) != width:
+                return f"data row {row} (line {line[0]}): {len(fields)} fields, header has {width}"
+    except UnreadableFileError as exc:
+        return exc.reason.removeprefix("unreadable CSV at ")
+    except (csv.Error, OSError, pa.ArrowException):
+        return None
+    return None
 
 
 def open_text(path: Path) -> TextBatches:
