@@ -237,7 +237,7 @@ CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2933;padding:0 1rem}
 h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #d9e2ec;padding-bottom:.3rem}
 .meta{color:#52606d;margin:0}.meta code{font-size:.9em}
-table{border-collapse:collapse;margin:.8rem 0;font-size:.92rem}
+table{border-collapse:collapse;margin:.8rem 0;font-size:.92rem;display:block;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #d9e2ec;padding:.3rem .6rem;text-align:left;vertical-align:top}
 th{background:#f0f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .empty{color:#52606d;font-style:italic}footer{margin-top:2.5rem;color:#52606d;font-size:.88rem}
