@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from decimal import Decimal
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyspark
 import pytest
 
 import medsynergy
@@ -283,3 +287,75 @@ def test_interrupted_after_swap_keeps_the_commit(spark_wh: SparkWarehouse,
     assert (spark_wh.root / TABLES_DIR / "load_log" / version).is_dir()
     assert spark_wh.count("load_log") == 1
     spark_wh.drop_temporary(["_one"])
+
+
+# -- Spark Connect ---------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Spark Connect server on loopback, started from the jar that pyspark ships."""
+    spark_home = Path(pyspark.__file__).parent
+    if not list((spark_home / "jars").glob("spark-connect_*.jar")):
+        pytest.fail("this pyspark ships no Spark Connect server jar")
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("connect") / "server.log").open("w")
+    server = subprocess.Popen(
+        [str(spark_home / "bin" / "spark-submit"),
+         "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+         "--conf", f"spark.connect.grpc.binding.port={port}",
+         "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+         "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
+         "--driver-memory", "2g", "spark-internal"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SPARK_HOME": str(spark_home)},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Spark Connect server did not start (see {log.name})")
+            time.sleep(0.5)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_spark_connect_matches_duckdb(connect_url: str, loaded: tuple[Any, ...],
+                                      tmp_path: Path, input_files: dict[str, Path]) -> None:
+    """`--spark-remote sc://...`: the same ingest through a Connect server, same tables."""
+    duck, _, duck_results, _ = loaded
+    remote = SparkWarehouse(tmp_path / "wh.spark", remote=connect_url)
+    try:
+        results = load_all(remote, input_files)
+        for d, r in zip(duck_results, results, strict=True):
+            d_fields, r_fields = asdict(d), asdict(r)
+            d_fields.pop("load_id"), r_fields.pop("load_id")
+            assert r_fields == d_fields
+        for name in ("medical_claim", "medical_claim_superseded", "eligibility", "quarantine",
+                     "dq_finding", "pharmacy_claim"):
+            (r_schema, r_rows), (d_schema, d_rows) = rows_of(remote, name), rows_of(duck, name)
+            assert r_schema == d_schema, name
+            assert ([r for r in r_rows if r not in d_rows], [d for d in d_rows if d not in r_rows]) \
+                == ([], []), name
+            assert r_rows == d_rows, name
+        assert rows_of_expr(remote, claims_by_month(remote.table("medical_claim"))) == \
+            rows_of_expr(duck, claims_by_month(duck.table("medical_claim")))
+    finally:
+        remote.close()
+
+
+def rows_of_expr(wh: Warehouse, expr: Any) -> list[tuple[Any, ...]]:
+    return [tuple(r.values()) for r in wh.to_arrow(expr).to_pylist()]

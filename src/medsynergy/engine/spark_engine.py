@@ -190,6 +190,8 @@ class SparkWarehouse(Warehouse):
             self._collect_garbage()
             self.session, self._owns_session = _warehouse_session(remote)
             for key, value in SESSION_CONF.items():
+                if remote is not None and key.startswith("spark.sql.execution.arrow.pyspark"):
+                    continue  # client-side PySpark settings; a Connect client always uses Arrow
                 self.session.conf.set(key, value)
             self.con = ibis.pyspark.connect(self.session)
             for name in self.tables:
@@ -364,7 +366,7 @@ class SparkWarehouse(Warehouse):
         path = self._staging_path(name, "")
         df = self.dataframe(expr)
         try:
-            df.write.mode("errorifexists").parquet(str(path))
+            df.write.mode("error").parquet(str(path))
         except BaseException:
             _remove(path)
             raise
@@ -399,11 +401,14 @@ class SparkWarehouse(Warehouse):
                 df = pending.get(w.table)
                 if df is None:
                     df = self.session.table(w.table)
-                df = self._step(df, w)
-                pending[w.table] = df
                 # Later writes that read this table by name see it with this write done,
                 # as they would inside one DuckDB transaction.
-                df.createOrReplaceTempView(w.table)
+                self._step(df, w).createOrReplaceTempView(w.table)
+                # The view, not the step's DataFrame: a view is resolved when created, while
+                # a Spark Connect DataFrame is a plan resolved only when run, and its
+                # reference to the table by name would then read this very view (the
+                # appended rows twice).
+                pending[w.table] = self.session.table(w.table)
             written = self._write_versions(pending)
             catalog = {**self._catalog, **written}
             for name, version in written.items():
@@ -462,7 +467,7 @@ class SparkWarehouse(Warehouse):
         version = f"v{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:12]}"
         path = self._version_dir(name, version)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conform(df, name).write.mode("errorifexists").parquet(str(path))
+        self._conform(df, name).write.mode("error").parquet(str(path))
         return version
 
     def versions(self) -> dict[str, str | None]:
