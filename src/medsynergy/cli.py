@@ -281,6 +281,36 @@ def demo(
     out.print(f"report written: {path}")
 
 
+@app.command()
+def generate(
+    members: Annotated[int, typer.Option("--members", help="Number of people to generate.")],
+    output: Annotated[Path, typer.Option("--out", help="Folder for the Parquet files.")],
+    years: Annotated[str, typer.Option("--years", help="Calendar years, e.g. 2023-2025.")] = "2023-2025",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same files.")] = 0,
+    population: Annotated[str, typer.Option(
+        "--population", help="medicare, commercial or mixed.")] = "medicare",
+) -> None:
+    """Write a synthetic population as input-layer Parquet files (eligibility, provider)."""
+    from medsynergy.synth import Population, parse_years
+    from medsynergy.synth import generate as run_generate
+
+    if population not in {p.value for p in Population}:
+        raise UserError(f"--population {population!r} is not one of medicare, commercial, mixed")
+    period = parse_years(years)
+    with Progress(SpinnerColumn(), TextColumn("generate"), BarColumn(), MofNCompleteColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("generate", total=max(members, 0))
+
+        def step(done: int, total: int) -> None:
+            progress.update(task, completed=done)
+        result = run_generate(output, members=members, years=period, seed=seed,
+                              population=population, progress=step)
+    out.print(f"generated {result.members:,} members ({result.population}, "
+              f"{result.first_year}-{result.last_year}, seed {result.seed}): "
+              f"{result.eligibility_rows:,} eligibility rows, {result.provider_rows:,} providers "
+              f"-> {result.out_dir}")
+
+
 def _remove_warehouse(path: Path) -> None:
     import shutil
 
