@@ -85,7 +85,9 @@ def test_coverage_ends_at_the_end_of_the_month_of_death(medicare_dir: Path) -> N
                count(*) filter (where enrollment_end_date > last_day(death_date)),
                count(*) filter (where enrollment_end_date < enrollment_start_date)
         from e""")[0]
-    assert rows[0] > 0
+    # ~4.4 % of 20k members die each year: well over 1,000 rows carry a death
+    # (4,650 at seed 11), so the zero counts below are tested on real cases.
+    assert rows[0] >= 1_000
     assert rows[1:] == (0, 0, 0, 0)
     last = query(medicare_dir, """
         select count(*) filter (where t <> last_day(death_date)) from (
@@ -101,7 +103,8 @@ def test_aging_in_enrollees_start_the_month_they_turn_65(medicare_dir: Path) -> 
                      any_value(original_reason_entitlement_code) orec
               from e group by person_id)
         where s > date '2023-01-01' and orec = '0'""")[0]
-    assert rows[0] > 0
+    # Thousands of members age in over three years (2,545 at seed 11).
+    assert rows[0] >= 1_000
     assert rows[1] == rows[0]
 
 
