@@ -3,10 +3,11 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-DATA   ?= examples/data
 OUT    ?= out
+MEMBERS ?= 20000
+PILOT  ?= chronic-pain:share=0.1,start=2024-07-01,readmissions=-0.18,opioid_fills=-0.22,ed_visits=-0.15,promis_physical_t=+3
 
-.PHONY: demo test lint typecheck pytest spark-test docs java clean
+.PHONY: demo test lint typecheck pytest spark-test bench docs java clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +21,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,api]"
 	touch $@ $(VENV)/.installed-run
 
-## demo: the main job end to end on the embedded default; writes $(OUT)/report.html
+## demo: the main job end to end on the embedded default: generate a synthetic population of
+## $(MEMBERS) members with a pilot of known effect, ingest it, write $(OUT)/report.html
 demo: $(VENV)/.installed-run
-	$(BIN)/medsynergy demo --data $(DATA) --out $(OUT)
+	$(BIN)/medsynergy generate --members $(MEMBERS) --years 2023-2025 --seed 1 \
+	  --out $(OUT)/synthetic --pilot "$(PILOT)"
+	$(BIN)/medsynergy demo --data $(OUT)/synthetic --out $(OUT)
+
+## bench: performance budgets, measured (wall time, peak memory, ratio to a lower bound)
+bench: $(VENV)/.installed-run
+	$(BIN)/python benchmarks/generate.py --out $(OUT)/bench
 
 ## test: lint, type-check and the whole test suite (Spark tests included)
 test: $(VENV)/.installed-dev java lint typecheck pytest

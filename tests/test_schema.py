@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from medsynergy.schema import ALL_TABLES, MEDICAL_CLAIM, PHARMACY_CLAIM, table
+from medsynergy.schema import ALL_TABLES, MEDICAL_CLAIM, OBSERVATION, PHARMACY_CLAIM, table
 from medsynergy.schema.docs import render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +33,23 @@ def test_medical_claim_has_the_tuva_input_layer_columns_and_key() -> None:
                 "revenue_center_code", "place_of_service_code", "drg_code", "rendering_npi",
                 "billing_npi", "billing_tin", "facility_npi"):
         assert col in names
+
+
+def test_observation_has_the_tuva_input_layer_columns_and_key() -> None:
+    tuva = ("observation_id", "person_id", "patient_id", "encounter_id", "panel_id",
+            "observation_date", "observation_type", "source_code_type", "source_code",
+            "source_description", "normalized_code_type", "normalized_code",
+            "normalized_description", "result", "source_units", "normalized_units",
+            "source_reference_range_low", "source_reference_range_high",
+            "normalized_reference_range_low", "normalized_reference_range_high")
+    lineage = ("data_source", "file_name", "file_date", "ingest_datetime", "load_id", "row_number")
+    assert OBSERVATION.column_names == (*tuva, *lineage)
+    assert OBSERVATION.key == ("observation_id", "data_source")
+    assert OBSERVATION.required_input_columns == ("observation_id", "person_id", "observation_date")
+    assert OBSERVATION.column("observation_date").sql_type == "DATE"
+    assert OBSERVATION.column("result").sql_type == "VARCHAR"
+    assert table("observation_superseded").column_names == (
+        *OBSERVATION.column_names, "superseded_reason")
 
 
 def test_every_table_carries_lineage() -> None:

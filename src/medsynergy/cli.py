@@ -289,14 +289,20 @@ def generate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same files.")] = 0,
     population: Annotated[str, typer.Option(
         "--population", help="medicare, commercial or mixed.")] = "medicare",
+    pilot: Annotated[str | None, typer.Option(
+        "--pilot", help="A pilot of known effect, e.g. 'chronic-pain:share=0.1,"
+        "start=2024-07-01,ed_visits=-0.15,promis_physical_t=+3' (docs/generator.md).")] = None,
 ) -> None:
-    """Write a synthetic population as input-layer Parquet files (eligibility, provider)."""
+    """Write a synthetic population as input-layer Parquet files: eligibility, claims,
+    PROMIS observations, providers (and pilot_truth.json with --pilot)."""
     from medsynergy.synth import Population, parse_years
     from medsynergy.synth import generate as run_generate
+    from medsynergy.synth.pilot import parse_pilot
 
     if population not in {p.value for p in Population}:
         raise UserError(f"--population {population!r} is not one of medicare, commercial, mixed")
     period = parse_years(years)
+    spec = parse_pilot(pilot) if pilot is not None else None
     with Progress(SpinnerColumn(), TextColumn("generate"), BarColumn(), MofNCompleteColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("generate", total=max(members, 0))
@@ -304,11 +310,13 @@ def generate(
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done)
         result = run_generate(output, members=members, years=period, seed=seed,
-                              population=population, progress=step)
+                              population=population, pilot=spec, progress=step)
     out.print(f"generated {result.members:,} members ({result.population}, "
               f"{result.first_year}-{result.last_year}, seed {result.seed}): "
-              f"{result.eligibility_rows:,} eligibility rows, {result.provider_rows:,} providers "
-              f"-> {result.out_dir}")
+              f"{result.eligibility_rows:,} eligibility rows, {result.medical_claim_rows:,} "
+              f"medical and {result.pharmacy_claim_rows:,} pharmacy claim lines, "
+              f"{result.observation_rows:,} observations, {result.provider_rows:,} providers"
+              f"{', pilot ' + result.pilot if result.pilot else ''} -> {result.out_dir}")
 
 
 def _remove_warehouse(path: Path) -> None:

@@ -39,6 +39,8 @@ EXPECTED = {
         "oud_treatment": pa.bool_(),
         "mme_conversion_factor": pa.float64(),
         "source_file": pa.string(),
+        "typical_units_per_day": pa.float64(),
+        "approx_unit_cost_usd": pa.float64(),
     },
 }
 
@@ -61,7 +63,7 @@ GENERATOR_CONDITIONS = {
 
 
 # Rows shipped in each table's latest version: a truncated or duplicated file fails here.
-ROWS = {"chronic_condition_codes": 55, "chronic_condition_prevalence": 6, "drug_ndc": 28}
+ROWS = {"chronic_condition_codes": 55, "chronic_condition_prevalence": 6, "drug_ndc": 40}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -292,6 +292,26 @@ def eligibility_update_rows() -> list[dict[str, str]]:
     return [p2, p1_acme, p11]
 
 
+OBSERVATION_HEADER = ["observation_id", "person_id", "observation_date", "observation_type",
+                      "source_code_type", "source_code", "source_description", "result",
+                      "source_units"]
+
+
+def observation_rows(result: str = "14") -> list[dict[str, str]]:
+    base = {"observation_type": "survey", "source_code_type": "loinc", "source_units": "{score}"}
+    return [
+        base | {"observation_id": "O1", "person_id": "P1", "observation_date": "2024-03-05",
+                "source_code": "71972-4", "source_description": "PROMIS-10 GPH raw",
+                "result": result},
+        base | {"observation_id": "O2", "person_id": "P1", "observation_date": "2024-03-05",
+                "source_code": "71970-8", "source_description": "PROMIS-10 GMH raw",
+                "result": "12"},
+        base | {"observation_id": "O3", "person_id": "P2", "observation_date": "",
+                "source_code": "71972-4", "source_description": "PROMIS-10 GPH raw",
+                "result": "9"},
+    ]
+
+
 def write_inputs(folder: Path) -> dict[str, Path]:
     """The input files of the parity suite, in the order they load."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -303,6 +323,10 @@ def write_inputs(folder: Path) -> dict[str, Path]:
         "provider": write_csv(folder / "provider.csv", PROVIDER_HEADER, provider_rows()),
         "eligibility_2": write_csv(folder / "eligibility_2.csv", ELIGIBILITY_HEADER,
                                    eligibility_update_rows()),
+        "observation": write_csv(folder / "observation.csv", OBSERVATION_HEADER,
+                                 observation_rows()),
+        "observation_2": write_csv(folder / "observation_2.csv", OBSERVATION_HEADER,
+                                   observation_rows("15")[:1]),
     }
     pq.write_table(medical_parquet_table(), files["medical_claim_2"])
     return files

@@ -37,7 +37,7 @@ VOLATILE = ("load_id", "ingest_datetime", "started_at", "finished_at", "file_nam
 # eligibility_2 is a later file for keys of eligibility (some with a null plan): rows of
 # tables without version columns are replaced by a later load.
 LOAD_ORDER = ("eligibility", "medical_claim", "medical_claim_2", "pharmacy_claim", "provider",
-              "eligibility_2")
+              "eligibility_2", "observation", "observation_2")
 
 
 def _source(key: str) -> str | None:

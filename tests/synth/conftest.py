@@ -27,8 +27,10 @@ def mixed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def query(folder: Path, sql: str) -> list[tuple[object, ...]]:
-    """Run `sql` with views `e` (eligibility) and `p` (provider) over the folder's files."""
+    """Run `sql` with views `e` (eligibility), `p` (provider), `m` (medical claims), `r`
+    (pharmacy claims) and `o` (observations) over the folder's files."""
     con = duckdb.connect()
-    con.execute(f"create view e as select * from read_parquet('{folder}/eligibility.parquet')")
-    con.execute(f"create view p as select * from read_parquet('{folder}/provider.parquet')")
+    for view, name in (("e", "eligibility"), ("p", "provider"), ("m", "medical_claim"),
+                       ("r", "pharmacy_claim"), ("o", "observation")):
+        con.execute(f"create view {view} as select * from read_parquet('{folder}/{name}.parquet')")
     return con.execute(sql).fetchall()

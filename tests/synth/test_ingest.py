@@ -16,7 +16,8 @@ def test_generated_folder_loads_clean(which: str, request: pytest.FixtureRequest
     folder: Path = request.getfixturevalue(which)
     with medsynergy.connect(str(tmp_path / "wh.duckdb")) as wh:
         results = medsynergy.ingest_paths(wh, [folder], source="synthetic")
-        assert sorted(r.target_table for r in results) == ["eligibility", "provider"]
+        assert sorted(r.target_table for r in results) == [
+            "eligibility", "medical_claim", "observation", "pharmacy_claim", "provider"]
         for r in results:
             assert r.status == "loaded", r.message
             assert r.rows_quarantined == 0, r.quarantined_by_rule

@@ -6,8 +6,8 @@ The rule (docs/ingest.md, "Claim adjustments"):
    that key: the rows of this load, the key's current final row, and its superseded rows.
 2. They are ordered by the table's version columns: paid_date, then
    adjustment_sequence_number (a missing value is older than any), then reversals after
-   non-reversals. Tables without version columns (eligibility, provider) are ordered by
-   load time: a later load replaces an earlier row with the same key.
+   non-reversals. Tables without version columns (eligibility, provider, observation) are
+   ordered by load time: a later load replaces an earlier row with the same key.
 3. Two versions that tie on all of these cannot be ordered. Exact copies within one file:
    the first loads, the others are quarantined (duplicate_row). Otherwise every incoming
    row of the tie is quarantined (duplicate_key): the same version is already loaded, or

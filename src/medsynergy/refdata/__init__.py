@@ -65,14 +65,50 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("oud_treatment", _BOOL),
             ("mme_conversion_factor", _F64),
             ("source_file", _STR),
+            ("typical_units_per_day", _F64),
+            ("approx_unit_cost_usd", _F64),
         ]
     ),
     "service_prices": pa.schema(
         [
             ("hcpcs_code", _STR),
+            ("setting", _STR),
             ("description", _STR),
             ("category", _STR),
             ("approx_allowed_usd", _F64),
+            ("basis", _STR),
+        ]
+    ),
+    "medicare_rates": pa.schema(
+        [
+            ("item", _STR),
+            ("year", pa.int32()),
+            ("amount_usd", _F64),
+            ("unit", _STR),
+            ("description", _STR),
+            ("source", _STR),
+        ]
+    ),
+    "ms_drg": pa.schema(
+        [
+            ("drg_code", _STR),
+            ("description", _STR),
+            ("mdc", _STR),
+            ("drg_type", _STR),
+            ("relative_weight", _F64),
+            ("geometric_mean_los", _F64),
+            ("arithmetic_mean_los", _F64),
+            ("medicare_discharges", pa.int32()),
+            ("principal_dx_icd10", _STR),
+            ("principal_pcs", _STR),
+        ]
+    ),
+    "promis_global_health": pa.schema(
+        [
+            ("scale", _STR),
+            ("raw_score", pa.int32()),
+            ("t_score", _F64),
+            ("standard_error", _F64),
         ]
     ),
 }

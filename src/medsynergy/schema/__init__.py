@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from medsynergy.schema._model import Column, Kind, Role, Table
 from medsynergy.schema.claims import (
+    CLAIMS_TABLES,
     ELIGIBILITY,
-    INPUT_TABLES,
     MEDICAL_CLAIM,
     PHARMACY_CLAIM,
     PROVIDER,
 )
+from medsynergy.schema.clinical import CLINICAL_TABLES, OBSERVATION
 from medsynergy.schema.system import (
     DQ_FINDING,
     LOAD_LOG,
     QUARANTINE,
-    SUPERSEDED_TABLES,
     SYSTEM_TABLES,
     superseded_table,
 )
 
+# The tables ingest loads files into; each has a `<table>_superseded` companion.
+INPUT_TABLES: tuple[Table, ...] = (*CLAIMS_TABLES, *CLINICAL_TABLES)
+SUPERSEDED_TABLES: tuple[Table, ...] = tuple(superseded_table(t) for t in INPUT_TABLES)
 ALL_TABLES: tuple[Table, ...] = (*INPUT_TABLES, *SUPERSEDED_TABLES, *SYSTEM_TABLES)
 _BY_NAME = {t.name: t for t in ALL_TABLES}
 
@@ -33,11 +36,14 @@ def table(name: str) -> Table:
 
 __all__ = [
     "ALL_TABLES",
+    "CLAIMS_TABLES",
+    "CLINICAL_TABLES",
     "DQ_FINDING",
     "ELIGIBILITY",
     "INPUT_TABLES",
     "LOAD_LOG",
     "MEDICAL_CLAIM",
+    "OBSERVATION",
     "PHARMACY_CLAIM",
     "PROVIDER",
     "QUARANTINE",

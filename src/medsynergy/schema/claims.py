@@ -1,5 +1,7 @@
 """The claims input layer: eligibility, medical_claim, pharmacy_claim, provider.
 
+The clinical input layer (observation) is in `clinical.py`.
+
 Column names, grain and keys follow the Tuva Project input layer (models/input_layer in
 tuva-health/tuva), which many value-based-care teams already map their data to. We extend
 it (columns marked `extension`) and never rename it.
@@ -194,4 +196,4 @@ PROVIDER = Table(
     ),
 )
 
-INPUT_TABLES: tuple[Table, ...] = (ELIGIBILITY, MEDICAL_CLAIM, PHARMACY_CLAIM, PROVIDER)
+CLAIMS_TABLES: tuple[Table, ...] = (ELIGIBILITY, MEDICAL_CLAIM, PHARMACY_CLAIM, PROVIDER)

@@ -1,8 +1,9 @@
 """The warehouse's own tables: load_log, quarantine, dq_finding and the superseded versions.
 
 Nothing is dropped silently (DESIGN.md, reliability): every input row ends in its table,
-in `<table>_superseded` (an older version of a claim line), or in `quarantine` with the
-rule that refused it; `load_log` reconciles the counts of every file.
+in `<table>_superseded` (an older version of a claim line, or a row a later load
+replaced), or in `quarantine` with the rule that refused it; `load_log` reconciles the
+counts of every file.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from medsynergy.schema._model import Column, Kind, Role, Table
-from medsynergy.schema.claims import INPUT_TABLES
 
 S, INT, T = Kind.STRING, Kind.INTEGER, Kind.TIMESTAMP
 SYS = Role.SYSTEM
@@ -94,5 +94,4 @@ def superseded_table(table: Table) -> Table:
     )
 
 
-SUPERSEDED_TABLES: tuple[Table, ...] = tuple(superseded_table(t) for t in INPUT_TABLES)
 SYSTEM_TABLES: tuple[Table, ...] = (LOAD_LOG, QUARANTINE, DQ_FINDING)

@@ -1,12 +1,14 @@
 """Write a synthetic population as input-layer Parquet files.
 
-Members are generated in fixed chunks of CHUNK_MEMBERS, each from its own random stream
-(numpy SeedSequence(seed, spawn_key=(PEOPLE, chunk index))), and streamed to Parquet one
-chunk per row group, so memory stays flat and the same arguments give byte-identical files.
+Members are generated in fixed chunks of CHUNK_MEMBERS, each from its own random streams
+(numpy SeedSequence(seed, spawn_key=(stream, chunk index, ...))): people, then their care
+and claims, then pilot enrolment. Each chunk is written as soon as it is made, so memory
+stays flat and the same arguments give byte-identical files.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -16,10 +18,19 @@ from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medsynergy.errors import ConfigError
+from medsynergy.synth import acute as A
+from medsynergy.synth import ambulatory as B
 from medsynergy.synth import targets as T
+from medsynergy.synth.ambulatory import eligible_for
+from medsynergy.synth.conditions import health
+from medsynergy.synth.context import Ctx
+from medsynergy.synth.costshare import plan_codes
+from medsynergy.synth.lines import concat
 from medsynergy.synth.people import (
     ELIGIBILITY_SCHEMA,
     People,
@@ -28,10 +39,16 @@ from medsynergy.synth.people import (
     eligibility_rows,
     medicare_people,
 )
-from medsynergy.synth.providers import ACO_ID, ACO_NAME, providers
+from medsynergy.synth.pharmacy import PHARMACY_SCHEMA, pharmacy_table
+from medsynergy.synth.pilot import Pilot, parse_pilot
+from medsynergy.synth.promis import OBSERVATION_SCHEMA, observation_table
+from medsynergy.synth.providers import ACO_ID, ACO_NAME, ProviderIndex, providers
+from medsynergy.synth.tables import MEDICAL_SCHEMA, medical_table, sort_lines
+from medsynergy.synth.truth import Truth as _Truth
 
-CHUNK_MEMBERS = 100_000
-PEOPLE_STREAM, PROVIDER_STREAM = 1, 2
+CHUNK_MEMBERS = 25_000
+PEOPLE_STREAM, PROVIDER_STREAM, CARE_STREAM, PILOT_STREAM = 1, 2, 3, 4
+ID_BLOCK = 10**12  # claim and observation numbers: (chunk, group) x ID_BLOCK + n
 MIN_YEAR, MAX_YEAR = 1990, 2100
 Progress = Callable[[int, int], None]  # (members done, members total)
 
@@ -53,6 +70,10 @@ class GenerateResult:
     eligibility_rows: int
     provider_rows: int
     aco_participants: int
+    medical_claim_rows: int = 0
+    pharmacy_claim_rows: int = 0
+    observation_rows: int = 0
+    pilot: str | None = None
 
 
 def parse_years(text: str) -> tuple[int, int]:
@@ -87,44 +108,131 @@ def _chunk(seed: int, index: int, n: int, first: int, population: Population,
             commercial_people(rng, n - n_med, first + n_med, period)]
 
 
+class _Writers:
+    """One Parquet writer per output table, each to a temporary name until all succeed."""
+
+    def __init__(self, out: Path, schemas: dict[str, pa.Schema]) -> None:
+        self.out, self.rows = out, dict.fromkeys(schemas, 0)
+        self.writers = {name: pq.ParquetWriter(out / f".{name}.parquet.tmp", schema,
+                                               compression="zstd")
+                        for name, schema in schemas.items()}
+
+    def write(self, name: str, table: pa.Table) -> None:
+        if table.num_rows:
+            self.writers[name].write_table(table)
+        self.rows[name] += table.num_rows
+
+    def close(self, ok: bool) -> None:
+        for name, writer in self.writers.items():
+            writer.close()
+            tmp = self.out / f".{name}.parquet.tmp"
+            if ok:
+                os.replace(tmp, self.out / f"{name}.parquet")
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def _enrol(seed: int, index: int, group: int, pilot: Pilot | None, ctx_flags: npt.NDArray[np.bool_],
+           z: npt.NDArray[np.float64], start: npt.NDArray[np.int64],
+           end: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """(eligible, enrolled): the cohort covered on the start date, and who joins."""
+    n = len(z)
+    if pilot is None:
+        none = np.zeros(n, dtype=np.bool_)
+        return none, none
+    day = (np.datetime64(pilot.start) - np.datetime64("1970-01-01")).astype(np.int64)
+    eligible = eligible_for(ctx_flags, pilot.cohort) & (start <= day) & (end >= day)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PILOT_STREAM, index, group)))
+    tilt = {"none": 0.0, "healthier": -T.PILOT_SELECTION_TILT, "sicker": T.PILOT_SELECTION_TILT}
+    w = np.exp(tilt[pilot.selection] * z)
+    mean_w = w[eligible].mean() if eligible.any() else 1.0
+    p = np.minimum(pilot.share * w / mean_w, 1.0)
+    return eligible, eligible & (rng.random(n) < p)
+
+
 def generate(out_dir: str | Path, *, members: int, years: tuple[int, int], seed: int = 0,
              population: Population | str = Population.medicare,
-             progress: Progress | None = None) -> GenerateResult:
-    """Write eligibility.parquet, provider.parquet and aco.json to `out_dir`."""
+             pilot: Pilot | str | None = None, progress: Progress | None = None) -> GenerateResult:
+    """Write the input-layer Parquet files, aco.json and manifest.json to `out_dir`."""
     _check(members, seed)
     population = Population(population)
+    if isinstance(pilot, str):
+        pilot = parse_pilot(pilot)
     first_year, last_year = years
     if last_year < first_year:
         raise ConfigError(f"years {first_year}-{last_year} run backwards")
     period = Period(first_year, last_year)
+    if pilot is not None and not (dt.date(first_year, 1, 1) < pilot.start
+                                  <= dt.date(last_year, 12, 31)):
+        raise ConfigError(f"--pilot start {pilot.start} is not after the first day of "
+                          f"{first_year} and within {first_year}-{last_year}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    elig_path, tmp = out / "eligibility.parquet", out / ".eligibility.parquet.tmp"
-    n_rows = 0
-    with pq.ParquetWriter(tmp, ELIGIBILITY_SCHEMA, compression="zstd") as writer:
-        for index, first in enumerate(range(0, members, CHUNK_MEMBERS)):
-            n = min(CHUNK_MEMBERS, members - first)
-            for people in _chunk(seed, index, n, first + 1, population, period):
-                table = eligibility_rows(people, period)
-                writer.write_table(table)
-                n_rows += table.num_rows
-            if progress:
-                progress(first + n, members)
-    os.replace(tmp, elig_path)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PROVIDER_STREAM,)))
     prov, participants = providers(rng, members)
+    index_of = ProviderIndex.of(prov)
+    writers = _Writers(out, {"eligibility": ELIGIBILITY_SCHEMA, "medical_claim": MEDICAL_SCHEMA,
+                             "pharmacy_claim": PHARMACY_SCHEMA,
+                             "observation": OBSERVATION_SCHEMA})
+    truth = _Truth(pilot)
+    ok = False
+    try:
+        for index, first in enumerate(range(0, members, CHUNK_MEMBERS)):
+            n = min(CHUNK_MEMBERS, members - first)
+            for group, people in enumerate(_chunk(seed, index, n, first + 1, population, period)):
+                writers.write("eligibility", eligibility_rows(people, period))
+                _care(seed, index, group, people, period, index_of, pilot, writers, truth)
+            if progress:
+                progress(first + n, members)
+        ok = True
+    finally:
+        writers.close(ok)
     tmp = out / ".provider.parquet.tmp"
     pq.write_table(prov, tmp, compression="zstd")
     os.replace(tmp, out / "provider.parquet")
     result = GenerateResult(
         out_dir=str(out), members=members, first_year=first_year, last_year=last_year,
-        seed=seed, population=population.value, eligibility_rows=n_rows,
+        seed=seed, population=population.value, eligibility_rows=writers.rows["eligibility"],
         provider_rows=prov.num_rows, aco_participants=len(participants),
+        medical_claim_rows=writers.rows["medical_claim"],
+        pharmacy_claim_rows=writers.rows["pharmacy_claim"],
+        observation_rows=writers.rows["observation"],
+        pilot=pilot.spec if pilot else None,
     )
     # JSON, not CSV/Parquet: `medsynergy ingest DIR` loads every CSV and Parquet file it finds.
     aco = {"aco_id": ACO_ID, "aco_name": ACO_NAME,
            "performance_years": [first_year, last_year], "participants": participants}
     (out / "aco.json").write_text(json.dumps(aco, indent=2) + "\n")
+    truth_path = out / "pilot_truth.json"
+    if pilot is not None:
+        truth_path.write_text(json.dumps(truth.document(), indent=2) + "\n")
+    else:
+        truth_path.unlink(missing_ok=True)
     (out / "manifest.json").write_text(json.dumps(asdict(result) | {"out_dir": None},
                                                   indent=2) + "\n")
     return result
+
+
+def _care(seed: int, index: int, group: int, people: People, period: Period,
+          prov: ProviderIndex, pilot: Pilot | None, writers: _Writers, truth: _Truth) -> None:
+    """Conditions, care, claims and surveys of one chunk's people."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(CARE_STREAM, index, group)))
+    h = health(rng, people, period)
+    ctx = Ctx(rng=rng, people=people, health=h, period=period, prov=prov, pilot=pilot,
+              enrolled=np.zeros(len(people.birth), dtype=np.bool_))
+    eligible, enrolled = _enrol(seed, index, group, pilot, h.flags, h.z, ctx.start, ctx.end)
+    ctx.enrolled = enrolled
+    stays, ed_p, ed_d, admitted = A.admissions(ctx)
+    lines = sort_lines(concat([
+        A.inpatient_claims(ctx, stays), A.ed_claims(ctx, ed_p, ed_d, admitted),
+        A.post_acute(ctx, stays), B.primary_care(ctx), B.wellness(ctx), B.specialists(ctx),
+        B.imaging_and_procedures(ctx), B.outpatient_facility(ctx), B.part_b_drugs(ctx), B.equipment(ctx), B.dialysis(ctx),
+        B.integrative(ctx),
+    ]))
+    base = (2 * index + group) * ID_BLOCK
+    lag = rng.integers(T.PAID_LAG_DAYS[0], T.PAID_LAG_DAYS[1] + 1, size=len(lines))
+    writers.write("medical_claim", medical_table(lines, people, period, prov, plan_codes(people),
+                                                 base, lag))
+    writers.write("pharmacy_claim", pharmacy_table(ctx, base))
+    writers.write("observation", observation_table(ctx, base))
+    truth.add(people, eligible, enrolled)

@@ -46,7 +46,7 @@ def tins(rng: np.random.Generator, n: int) -> pa.StringArray:
     return padded(prefix * 10_000_000 + serial, 9)
 
 
-def padded(values: IntArray, width: int, prefix: str = "") -> pa.StringArray:
+def padded(values: npt.NDArray[np.integer], width: int, prefix: str = "") -> pa.StringArray:
     """Integers as zero-padded strings, with an optional prefix: 7 -> 'P000007'."""
     text = pc.utf8_lpad(pc.cast(pa.array(values, type=pa.int64()), pa.string()), width, "0")
     if prefix:

@@ -52,6 +52,11 @@ GER = Specialty("geriatric medicine", "207RG0300X", True, 20_000)
 NP = Specialty("nurse practitioner", "363L00000X", True, 4_000)
 PA = Specialty("physician assistant", "363A00000X", True, 8_000)
 CARD = Specialty("cardiovascular disease", "207RC0000X", False, 8_000)
+OPHTH = Specialty("ophthalmology", "207W00000X", False, 15_000)
+GI = Specialty("gastroenterology", "207RG0100X", False, 15_000)
+DERM = Specialty("dermatology", "207N00000X", False, 15_000)
+PATH = Specialty("pathology", "207ZP0102X", False, 25_000)
+URO = Specialty("urology", "208800000X", False, 25_000)
 NEPH = Specialty("nephrology", "207RN0300X", False, 25_000)
 ORTHO = Specialty("orthopaedic surgery", "207X00000X", False, 10_000)
 PAIN = Specialty("interventional pain medicine", "208VP0014X", False, 25_000)
@@ -70,7 +75,7 @@ COACH = Specialty("health educator", "174H00000X", False, 20_000)
 ORG_KINDS: tuple[OrgKind, ...] = (
     OrgKind("Primary Care", "primary care clinic", "261QP2300X", 6_000, (FM, IM, GER, NP, PA), True),
     OrgKind("Specialty Group", "multi-specialty group", "193200000X", 25_000,
-            (CARD, NEPH, ORTHO, PAIN, RAD), True),
+            (CARD, NEPH, ORTHO, PAIN, RAD, OPHTH, GI, DERM, PATH, URO), True),
     OrgKind("Behavioral Health", "single specialty group", "193400000X", 20_000,
             (PSY, PSYCHOL, LCSW), True),
     OrgKind("Integrative Health", "multi-specialty group", "193200000X", 15_000,
@@ -83,6 +88,7 @@ ORG_KINDS: tuple[OrgKind, ...] = (
     OrgKind("Dialysis Center", "end-stage renal disease (ESRD) treatment", "261QE0700X", 20_000,
             (), False),
     OrgKind("Pharmacy", "community/retail pharmacy", "3336C0003X", 3_000, (), False),
+    OrgKind("Ambulance", "ambulance, land transport", "3416L0300X", 50_000, (), False),
 )
 
 PLACES = np.array([
@@ -147,3 +153,39 @@ def providers(rng: np.random.Generator, members: int) -> tuple[pa.Table, list[di
     participants = [{"organization_id": str(org_ids[i]), "organization_name": str(org_names[i]),
                      "tin": str(org_tin[i])} for i in np.flatnonzero(in_aco)]
     return table, participants
+
+
+@dataclass(frozen=True)
+class ProviderIndex:
+    """Row indices of the provider table by specialty, and each row's organisation row."""
+
+    npi: pa.StringArray
+    tin: pa.StringArray
+    org_row: npt.NDArray[np.int64]      # the row of the organisation a clinician bills under
+    by_specialty: dict[str, npt.NDArray[np.int64]]
+
+    @classmethod
+    def of(cls, table: pa.Table) -> ProviderIndex:
+        org_ids = table.column("organization_id").to_numpy(zero_copy_only=False)
+        entity = table.column("entity_type").to_numpy(zero_copy_only=False)
+        specialty = table.column("specialty").to_numpy(zero_copy_only=False)
+        first_row = {o: i for i, (o, e) in enumerate(zip(org_ids, entity, strict=True))
+                     if e == "organization"}
+        org_row = np.array([first_row[o] for o in org_ids], dtype=np.int64)
+        by: dict[str, list[int]] = {}
+        for i, s in enumerate(specialty):
+            by.setdefault(str(s), []).append(i)
+        pcp = np.flatnonzero(table.column("primary_care_flag").to_numpy() == 1)
+        groups = {s: np.array(rows, dtype=np.int64) for s, rows in by.items()}
+        groups["primary care"] = pcp.astype(np.int64)
+        return cls(npi=table.column("npi").combine_chunks(),
+                   tin=table.column("tin").combine_chunks(), org_row=org_row,
+                   by_specialty=groups)
+
+    def rows(self, specialty: str) -> npt.NDArray[np.int64]:
+        return self.by_specialty[specialty]
+
+    def pick(self, rng: np.random.Generator, specialty: str, n: int) -> npt.NDArray[np.int64]:
+        rows = self.rows(specialty)
+        out: npt.NDArray[np.int64] = rows[rng.integers(0, len(rows), size=n)]
+        return out
