@@ -45,7 +45,8 @@ def main() -> None:
                f" / 365.25 from read_parquet('{data}/eligibility.parquet')")
     import duckdb
 
-    member_years = float(duckdb.sql(con_sql).fetchone()[0])  # type: ignore[index]
+    row = duckdb.connect().execute(con_sql).fetchone()
+    member_years = float(row[0]) if row else 0.0
     tables = {t: pq.read_table(data / f"{t}.parquet") for t in TABLES}
     t1 = time.perf_counter()
     for name, table in tables.items():
