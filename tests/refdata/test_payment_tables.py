@@ -94,7 +94,9 @@ def test_service_prices_are_pfs_amounts_at_the_2024_conversion_factor() -> None:
     }
     for r in rows:
         assert r["setting"] in settings
-        assert r["approx_allowed_usd"] > 0
+        # a positive amount in whole cents
+        assert r["approx_allowed_usd"] >= 0.01
+        assert round(r["approx_allowed_usd"] * 100, 6) == round(r["approx_allowed_usd"] * 100), r
         assert r["basis"]
         if r["basis"].startswith("assumption:"):
             continue

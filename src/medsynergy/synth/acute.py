@@ -26,7 +26,7 @@ from medsynergy.synth import targets as T
 from medsynergy.synth.conditions import C
 from medsynergy.synth.context import Ctx
 from medsynergy.synth.events import NEVER, previous_cummax, rank_in_person
-from medsynergy.synth.lines import Block, V, block, concat, dx_rows
+from medsynergy.synth.lines import Block, V, block, concat, dx_rows, year_of
 from medsynergy.synth.pilot import factor
 
 I64 = npt.NDArray[np.int64]
@@ -186,13 +186,6 @@ def _fy(day: I64) -> I64:
     return out
 
 
-def _by_year(item: str, years: I64) -> I64:
-    lo, hi = int(years.min()), int(years.max())
-    table = P.rates_by_year(item, lo, hi)
-    out: I64 = table[years - lo]
-    return out
-
-
 def inpatient_claims(ctx: Ctx, stays: Stays) -> Block:
     """One institutional claim per stay (MS-DRG payment), and the hospitalist's claim."""
     d = P.drgs()
@@ -200,10 +193,9 @@ def inpatient_claims(ctx: Ctx, stays: Stays) -> Block:
     if not m:
         return block(0)
     p = stays.person
-    base = _by_year("ipps_operating_standardized_amount", _fy(stays.discharge)) + _by_year(
+    base = P.rate_on("ipps_operating_standardized_amount", _fy(stays.discharge)) + P.rate_on(
         "ipps_capital_federal_rate", _fy(stays.discharge))
-    allowed = np.rint(base * T.IPPS_ADDON_FACTOR * d.weight[stays.drg] * np.where(
-        ctx.commercial[p], T.COMMERCIAL_PRICE_FACTOR["facility"], 1.0)).astype(np.int64)
+    allowed = ctx.priced(base * T.IPPS_ADDON_FACTOR * d.weight[stays.drg], p, "facility")
     surgical = d.surgical[stays.drg]
     via_ed = stays.route == ROUTE_ED
     # lines: room and board, pharmacy, laboratory, [emergency room], [operating room, recovery]
@@ -252,8 +244,7 @@ def inpatient_claims(ctx: Ctx, stays: Stays) -> Block:
     doc = ctx.clinician("hospitalist", m)[pidx]
     fee_of = {V(c): P.fee(c, "facility") for c in ("99223", "99239", "99232")}
     fee = np.select([code == c for c in fee_of], list(fee_of.values()), 0)
-    fee = np.rint(fee * np.where(ctx.commercial[p[pidx]],
-                                 T.COMMERCIAL_PRICE_FACTOR["professional"], 1.0)).astype(np.int64)
+    fee = ctx.priced(fee, p[pidx], "professional")
     day = np.minimum(stays.admit[pidx] + pk, stays.discharge[pidx])
     prof = block(
         len(pidx), dx=dx_rows(p[pidx], ctx.health.dx, d.principal_dx[stays.drg][pidx]),
@@ -288,7 +279,7 @@ def _surgeons(ctx: Ctx, stays: Stays) -> Block:
         claim=ctx.new_claims(m), line=1, claim_type=V("professional"), claim_start=day,
         claim_end=day, line_start=day, line_end=day, pos=V("21"), hcpcs=code,
         units_milli=1000, rendering=doc, billing=ctx.org(doc),
-        allowed=_scale(fee, ctx.commercial[p], "professional"), part=CS.PART_B,
+        allowed=ctx.priced(fee, p, "professional"), part=CS.PART_B,
     )
 
 
@@ -314,7 +305,7 @@ def _consults(ctx: Ctx, stays: Stays, los: I64) -> Block:
         claim=ctx.new_claims(n), line=1, claim_type=V("professional"), claim_start=day,
         claim_end=day, line_start=day, line_end=day, pos=V("21"), hcpcs=code,
         units_milli=1000, rendering=doc, billing=ctx.org(doc),
-        allowed=_scale(fee.astype(np.int64), ctx.commercial[p], "professional"), part=CS.PART_B,
+        allowed=ctx.priced(fee.astype(np.int64), p, "professional"), part=CS.PART_B,
     )
 
 
@@ -329,14 +320,13 @@ def ed_claims(ctx: Ctx, p: I64, d: I64, admitted: Bools) -> Block:
     level = np.where(admitted, 4, level)
     reason = ED_REASONS[rng.integers(0, len(ED_REASONS), size=n)]
     dx = dx_rows(p, ctx.health.dx, reason)
-    com = ctx.commercial[p]
     prof_fee = P.fees(["99281", "99282", "99283", "99284", "99285"], "facility")[level]
     doc = ctx.clinician("emergency medicine", n)
     prof = block(
         n, dx=dx, person=p, claim=ctx.new_claims(n), line=1, claim_type=V("professional"),
         claim_start=d, claim_end=d, line_start=d, line_end=d, pos=V("23"),
         hcpcs=ED_LEVELS[level], units_milli=1000, rendering=doc, billing=ctx.org(doc),
-        allowed=_scale(prof_fee, com, "professional"), part=CS.PART_B,
+        allowed=ctx.priced(prof_fee, p, "professional"), part=CS.PART_B,
     )
     # facility claim (type of bill 131) for visits that did not end in admission:
     # the ED line, and a lab panel and imaging on some visits
@@ -360,7 +350,7 @@ def ed_claims(ctx: Ctx, p: I64, d: I64, admitted: Bools) -> Block:
         revenue=np.select([is_lab, is_ct], [V("0300"), V("0350")], V("0450")),
         hcpcs=np.select([is_lab, is_ct], [V("80053"), V("74177")], ED_LEVELS[level[tr]][idx]),
         units_milli=1000, billing=hosp, facility=hosp,
-        allowed=_scale(fee, ctx.commercial[pp], "facility"),
+        allowed=ctx.priced(fee, pp, "facility"),
         part=np.where(is_lab, CS.PART_B_NO_COST_SHARE, CS.PART_B),
     )
     return concat([prof, fac, _ambulance(ctx, p, d)])
@@ -387,13 +377,8 @@ def _ambulance(ctx: Ctx, p: I64, d: I64) -> Block:
         claim=np.repeat(ctx.new_claims(m), 2), line=k + 1, claim_type=V("professional"),
         claim_start=d[idx], claim_end=d[idx], line_start=d[idx], line_end=d[idx], pos=V("41"),
         hcpcs=code, units_milli=units * 1000, billing=supplier[idx],
-        allowed=_scale(fee.astype(np.int64), ctx.commercial[pp], "professional"), part=CS.PART_B,
+        allowed=ctx.priced(fee.astype(np.int64), pp, "professional"), part=CS.PART_B,
     )
-
-
-def _scale(fee: I64, commercial: Bools, kind: str) -> I64:
-    out: I64 = np.rint(fee * np.where(commercial, T.COMMERCIAL_PRICE_FACTOR[kind], 1.0)).astype(np.int64)
-    return out
 
 
 def post_acute(ctx: Ctx, stays: Stays) -> Block:
@@ -419,9 +404,8 @@ def _snf(ctx: Ctx, stays: Stays) -> Block:
     p, start, end = p[ok], start[ok], end[ok]
     n = len(p)
     days_ = end - start + 1
-    years = (start.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
-    per_day = np.rint(_by_year("snf_average_payment_per_day", years) * np.where(
-        ctx.commercial[p], T.COMMERCIAL_PRICE_FACTOR["facility"], 1.0)).astype(np.int64)
+    years = year_of(start)
+    per_day = ctx.priced(P.rate_on("snf_average_payment_per_day", years), p, "facility")
     fac = ctx.prov.pick(rng, "skilled nursing facility", n)
     inst = block(
         n, dx=dx_rows(p, ctx.health.dx), person=p, claim=ctx.new_claims(n), line=1,
@@ -440,8 +424,8 @@ def _snf(ctx: Ctx, stays: Stays) -> Block:
         len(vi), dx=dx_rows(p[vi], ctx.health.dx), person=p[vi], claim=ctx.new_claims(len(vi)),
         line=1, claim_type=V("professional"), claim_start=day, claim_end=day, line_start=day,
         line_end=day, pos=V("31"), hcpcs=V("99309"), units_milli=1000, rendering=doc,
-        billing=ctx.org(doc), allowed=_scale(np.full(len(vi), P.fee("99309", "facility")),
-                                             ctx.commercial[p[vi]], "professional"),
+        billing=ctx.org(doc),
+        allowed=ctx.priced(np.full(len(vi), P.fee("99309", "facility")), p[vi], "professional"),
         part=CS.PART_B,
     )
     return concat([inst, prof])
@@ -462,8 +446,8 @@ def _home_health(ctx: Ctx, stays: Stays) -> Block:
     pi, s, e = pi[ok], s[ok], e[ok]
     pp = p[pi]
     n = len(pp)
-    years = (s.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
-    pay = _scale(_by_year("home_health_30day_base", years), ctx.commercial[pp], "facility") if n else s
+    years = year_of(s)
+    pay = ctx.priced(P.rate_on("home_health_30day_base", years), pp, "facility")
     agency = ctx.prov.pick(rng, "home health", n)
     return block(
         n, dx=dx_rows(pp, ctx.health.dx), person=pp, claim=ctx.new_claims(n), line=1,
@@ -484,10 +468,10 @@ def _hospice(ctx: Ctx) -> Block:
     end = ctx.death[dies]
     start = np.maximum(end - los + 1, ctx.start[dies])
     days_ = end - start + 1
-    years = (start.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
+    years = year_of(start)
     early = np.minimum(days_, 60)
-    pay = (_by_year("hospice_rhc_day_1_60", years) * early
-           + _by_year("hospice_rhc_day_61_plus", years) * (days_ - early))
+    pay = (P.rate_on("hospice_rhc_day_1_60", years) * early
+           + P.rate_on("hospice_rhc_day_61_plus", years) * (days_ - early))
     agency = ctx.prov.pick(rng, "hospice care, community based", len(dies))
     n = len(dies)
     return block(

@@ -13,8 +13,7 @@ from medsynergy.synth import targets as T
 from medsynergy.synth.conditions import CHRONIC_PAIN, C
 from medsynergy.synth.context import Ctx
 from medsynergy.synth.events import rank_in_person
-from medsynergy.synth.lines import N_DX, Block, V, block, concat, dx_rows
-from medsynergy.synth.pilot import COHORTS
+from medsynergy.synth.lines import N_DX, Block, V, block, concat, dx_rows, year_of
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -37,9 +36,7 @@ def claims(ctx: Ctx, p: I64, day: I64, codes: I32, fees: I64,
     claim = ctx.new_claims(m)
     line = rank_in_person(row.astype(np.int64)) + 1
     u = np.ones_like(codes, dtype=np.int64) if units is None else units.reshape(m, -1)
-    com = ctx.commercial[p[row]]
-    fee = np.rint(fees.reshape(m, -1)[row, col] * np.where(
-        com, T.COMMERCIAL_PRICE_FACTOR["professional"], 1.0)).astype(np.int64)
+    fee = ctx.priced(fees.reshape(m, -1)[row, col], p[row], "professional")
     bill = ctx.org(rendering) if billing is None else billing
     return block(
         len(row), dx=dx[row], person=p[row], claim=claim[row], line=line,
@@ -97,9 +94,10 @@ def wellness(ctx: Ctx) -> Block:
     p, d = ctx.events(T.AWV_PER_YEAR, 0.0, "awv")
     m = len(p)
     code = np.where(ctx.commercial[p], V("99397"), V("G0439")).astype(np.int32)
-    fee = np.where(ctx.commercial[p], P.fee("G0439", "office"), P.fee("G0439", "office"))
+    # commercial preventive visits (99397) are priced like the Medicare wellness visit
+    fee = np.full(m, P.fee("G0439", "office"), np.int64)
     dx = dx_rows(p, ctx.health.dx, np.full(m, V("Z0000"), dtype=np.int32))
-    return claims(ctx, p, d, code, fee.astype(np.int64), np.int64(CS.PART_B_NO_COST_SHARE),
+    return claims(ctx, p, d, code, fee, np.int64(CS.PART_B_NO_COST_SHARE),
                   ctx.pcp[p], "11", dx)
 
 
@@ -132,8 +130,7 @@ def imaging_and_procedures(ctx: Ctx) -> Block:
         p, d = ctx.events(per_year, T.IMAGING_EXPONENT, "imaging")
         m = len(p)
         hosp = ctx.hospital[p]
-        fee = np.rint(P.fee(code, "opps") * np.where(
-            ctx.commercial[p], T.COMMERCIAL_PRICE_FACTOR["facility"], 1.0)).astype(np.int64)
+        fee = ctx.priced(np.full(m, P.fee(code, "opps"), np.int64), p, "facility")
         out.append(block(
             m, dx=dx_rows(p, h.dx), person=p, claim=ctx.new_claims(m), line=1,
             claim_type=V("institutional"), claim_start=d, claim_end=d, line_start=d, line_end=d,
@@ -182,8 +179,7 @@ def outpatient_facility(ctx: Ctx) -> Block:
         p, d = ctx.events(per_year, exponent, "imaging")
         m = len(p)
         hosp = ctx.hospital[p]
-        fee = np.rint(P.fee(code, "opps") * np.where(
-            ctx.commercial[p], T.COMMERCIAL_PRICE_FACTOR["facility"], 1.0)).astype(np.int64)
+        fee = ctx.priced(np.full(m, P.fee(code, "opps"), np.int64), p, "facility")
         dx = dx_rows(p, h.dx)
         out.append(block(
             m, dx=dx, person=p, claim=ctx.new_claims(m), line=1, claim_type=V("institutional"),
@@ -203,8 +199,7 @@ def outpatient_facility(ctx: Ctx) -> Block:
         m, dx=dx, person=p, claim=ctx.new_claims(m), line=1, claim_type=V("institutional"),
         claim_start=d, claim_end=d, line_start=d, line_end=d, bill_type=V("131"),
         revenue=V("0360"), hcpcs=picked, units_milli=1000, billing=hosp, facility=hosp,
-        allowed=np.rint(fac_fee * np.where(ctx.commercial[p], T.COMMERCIAL_PRICE_FACTOR[
-            "facility"], 1.0)).astype(np.int64), part=CS.PART_B))
+        allowed=ctx.priced(fac_fee, p, "facility"), part=CS.PART_B))
     doc = np.zeros(m, dtype=np.int64)
     for k, c in enumerate(codes):
         sel = pick == k
@@ -277,9 +272,8 @@ def dialysis(ctx: Ctx) -> Block:
     if not m:
         return block(0)
     treatments = np.maximum(1, np.rint(13 * (end - start + 1) / 30.4)).astype(np.int64)
-    years = start.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-    rate = P.rates_by_year("esrd_pps_base_rate", int(years.min()), int(years.max()))[
-        years - years.min()]
+    years = year_of(start)
+    rate = P.rate_on("esrd_pps_base_rate", years)
     center = ctx.prov.pick(ctx.rng, "end-stage renal disease (ESRD) treatment", m)
     dx = dx_rows(p, ctx.health.dx)
     fac = block(
@@ -347,12 +341,5 @@ def integrative(ctx: Ctx) -> Block:
     return concat(out)
 
 
-def eligible_for(ctx_health_flags: Bools, cohort: str) -> Bools:
-    out: Bools = np.zeros(len(ctx_health_flags), dtype=np.bool_)
-    for cond in COHORTS[cohort]:
-        out |= ctx_health_flags[:, C[cond]]
-    return out
-
-
-__all__ = ["N_DX", "claims", "dialysis", "eligible_for", "equipment", "imaging_and_procedures",
+__all__ = ["N_DX", "claims", "dialysis", "equipment", "imaging_and_procedures",
            "integrative", "part_b_drugs", "primary_care", "specialists", "wellness"]

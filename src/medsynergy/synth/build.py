@@ -26,8 +26,7 @@ from medsynergy.errors import ConfigError
 from medsynergy.synth import acute as A
 from medsynergy.synth import ambulatory as B
 from medsynergy.synth import targets as T
-from medsynergy.synth.ambulatory import eligible_for
-from medsynergy.synth.conditions import health
+from medsynergy.synth.conditions import Health, health
 from medsynergy.synth.context import Ctx
 from medsynergy.synth.costshare import plan_codes
 from medsynergy.synth.lines import concat
@@ -40,7 +39,7 @@ from medsynergy.synth.people import (
     medicare_people,
 )
 from medsynergy.synth.pharmacy import PHARMACY_SCHEMA, pharmacy_table
-from medsynergy.synth.pilot import Pilot, parse_pilot
+from medsynergy.synth.pilot import COHORTS, Pilot, parse_pilot
 from medsynergy.synth.promis import OBSERVATION_SCHEMA, observation_table
 from medsynergy.synth.providers import ACO_ID, ACO_NAME, ProviderIndex, providers
 from medsynergy.synth.tables import MEDICAL_SCHEMA, medical_table, sort_lines
@@ -132,19 +131,19 @@ class _Writers:
                 tmp.unlink(missing_ok=True)
 
 
-def _enrol(seed: int, index: int, group: int, pilot: Pilot | None, ctx_flags: npt.NDArray[np.bool_],
-           z: npt.NDArray[np.float64], start: npt.NDArray[np.int64],
+def _enrol(seed: int, index: int, group: int, pilot: Pilot | None, h: Health,
+           start: npt.NDArray[np.int64],
            end: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """(eligible, enrolled): the cohort covered on the start date, and who joins."""
-    n = len(z)
+    n = len(h.z)
     if pilot is None:
         none = np.zeros(n, dtype=np.bool_)
         return none, none
     day = (np.datetime64(pilot.start) - np.datetime64("1970-01-01")).astype(np.int64)
-    eligible = eligible_for(ctx_flags, pilot.cohort) & (start <= day) & (end >= day)
+    eligible = h.has(*COHORTS[pilot.cohort]) & (start <= day) & (end >= day)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PILOT_STREAM, index, group)))
     tilt = {"none": 0.0, "healthier": -T.PILOT_SELECTION_TILT, "sicker": T.PILOT_SELECTION_TILT}
-    w = np.exp(tilt[pilot.selection] * z)
+    w = np.exp(tilt[pilot.selection] * h.z)
     mean_w = w[eligible].mean() if eligible.any() else 1.0
     p = np.minimum(pilot.share * w / mean_w, 1.0)
     return eligible, eligible & (rng.random(n) < p)
@@ -220,7 +219,7 @@ def _care(seed: int, index: int, group: int, people: People, period: Period,
     h = health(rng, people, period)
     ctx = Ctx(rng=rng, people=people, health=h, period=period, prov=prov, pilot=pilot,
               enrolled=np.zeros(len(people.birth), dtype=np.bool_))
-    eligible, enrolled = _enrol(seed, index, group, pilot, h.flags, h.z, ctx.start, ctx.end)
+    eligible, enrolled = _enrol(seed, index, group, pilot, h, ctx.start, ctx.end)
     ctx.enrolled = enrolled
     stays, ed_p, ed_d, admitted = A.admissions(ctx)
     lines = sort_lines(concat([

@@ -76,10 +76,6 @@ class Ctx:
     def commercial(self) -> Bools:
         return ~self.people.medicare
 
-    @cached_property
-    def year_of_first_day(self) -> int:
-        return self.period.first_year
-
     # --- intensity and rates ------------------------------------------------------------
     def intensity(self, exponent: float) -> Floats:
         """Care intensity to a power, renormalised to mean 1 (less or more skew by service)."""
@@ -104,6 +100,13 @@ class Ctx:
 
     def events(self, per_year: float, exponent: float, service: str, **kw: object) -> tuple[I64, I64]:
         return poisson(self.rng, self.seg, self.rate(per_year, exponent, service, **kw))  # type: ignore[arg-type]
+
+    def priced(self, fee: npt.NDArray[np.integer] | Floats, person: I64, kind: str) -> I64:
+        """Medicare fees (cents) for these people: commercial members pay the commercial
+        price level of `kind` (facility or professional), rounded to the cent."""
+        factor = np.where(self.commercial[person], T.COMMERCIAL_PRICE_FACTOR[kind], 1.0)
+        out: I64 = np.rint(fee * factor).astype(np.int64)
+        return out
 
     def new_claims(self, count: int) -> I64:
         out = np.arange(self._claims, self._claims + count, dtype=np.int64)

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from medsynergy.synth import prices as P
 from medsynergy.synth import targets as T
-from medsynergy.synth.lines import Block, V
+from medsynergy.synth.lines import Block, V, year_of
 from medsynergy.synth.people import People, Period
 
 I64 = npt.NDArray[np.int64]
@@ -71,8 +71,7 @@ def apply(b: Block, people: People, period: Period, plans: npt.NDArray[np.int8])
     allowed = c["allowed"].astype(np.int64)
     n = len(allowed)
     person, part = c["person"], c["part"]
-    year = (c["claim_start"].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
-            + 1970)
+    year = year_of(c["claim_start"])
     yi = np.clip(year - period.first_year, 0, period.years - 1)
     plan = plans[person, yi] if n else np.zeros(0, dtype=np.int8)
     ffs, ma = plan == PLAN_FFS, plan == PLAN_MA

@@ -60,6 +60,13 @@ def days(d: npt.NDArray[np.datetime64]) -> I32:
     return out
 
 
+def year_of(day: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+    """Calendar year of days since 1970."""
+    out: npt.NDArray[np.int64] = (np.asarray(day).astype("datetime64[D]").astype("datetime64[Y]")
+                                  .astype(np.int64) + 1970)
+    return out
+
+
 def date_array(d: npt.NDArray[np.integer]) -> pa.Array:
     """int days since 1970 -> date32, null where < -100000 (our null marker NULL_DAY)."""
     arr = np.asarray(d, dtype=np.int32)

@@ -21,7 +21,7 @@ from medsynergy.synth.conditions import CHRONIC_PAIN, C
 from medsynergy.synth.context import Ctx
 from medsynergy.synth.events import poisson, rank_in_person
 from medsynergy.synth.ids import padded
-from medsynergy.synth.lines import date_array, decimal_array
+from medsynergy.synth.lines import date_array, decimal_array, year_of
 from medsynergy.synth.pilot import factor
 from medsynergy.synth.prices import cents
 
@@ -169,7 +169,7 @@ def pharmacy_table(ctx: Ctx, claim_base: int) -> pa.Table:
     copay = np.minimum(np.where(brand, copay_brand, copay_generic), allowed - coins)
     paid = allowed - copay - coins
     pt = pa.array(person, pa.int64())
-    year = (day.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
+    year = year_of(day)
     yi = np.clip(year - ctx.period.first_year, 0, ctx.period.years - 1)
     pharmacy = ctx.prov.pick(ctx.rng, "community/retail pharmacy", ctx.n)[person]
     prescriber = ctx.pcp[person]

@@ -66,6 +66,15 @@ def rates_by_year(item: str, first_year: int, last_year: int) -> I64:
     return np.array([rate(item, y) for y in range(first_year, last_year + 1)], dtype=np.int64)
 
 
+def rate_on(item: str, years: I64) -> I64:
+    """The rate of each element's year, in cents (years given per element)."""
+    if not len(years):
+        return np.zeros(0, dtype=np.int64)
+    lo = int(years.min())
+    out: I64 = rates_by_year(item, lo, int(years.max()))[years - lo]
+    return out
+
+
 @dataclass(frozen=True)
 class Drgs:
     code: I32            # VOCAB index of the 3-digit MS-DRG

@@ -9,7 +9,16 @@ import pyarrow.compute as pc
 
 from medsynergy.synth import costshare as CS
 from medsynergy.synth.ids import padded
-from medsynergy.synth.lines import N_DX, NULL_DAY, Block, V, date_array, decimal_array, take
+from medsynergy.synth.lines import (
+    N_DX,
+    NULL_DAY,
+    Block,
+    V,
+    date_array,
+    decimal_array,
+    take,
+    year_of,
+)
 from medsynergy.synth.people import People, Period
 from medsynergy.synth.providers import ProviderIndex
 
@@ -63,8 +72,7 @@ def medical_table(b: Block, people: People, period: Period, prov: ProviderIndex,
     c = b.cols
     amounts = CS.apply(b, people, period, plans)
     person = pa.array(c["person"], pa.int64())
-    year = (c["claim_start"].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
-            + 1970)
+    year = year_of(c["claim_start"])
     yi = np.clip(year - period.first_year, 0, period.years - 1)
     plan = pa.array(people.plan_by_year[c["person"], yi], pa.string()) if len(b) else pa.array(
         [], pa.string())
