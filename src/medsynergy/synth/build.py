@@ -12,7 +12,8 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -50,6 +51,7 @@ PEOPLE_STREAM, PROVIDER_STREAM, CARE_STREAM, PILOT_STREAM = 1, 2, 3, 4
 ID_BLOCK = 10**12  # claim and observation numbers: (chunk, group) x ID_BLOCK + n
 MIN_YEAR, MAX_YEAR = 1990, 2100
 Progress = Callable[[int, int], None]  # (members done, members total)
+Bools = npt.NDArray[np.bool_]
 
 
 class Population(StrEnum):
@@ -107,13 +109,24 @@ def _chunk(seed: int, index: int, n: int, first: int, population: Population,
             commercial_people(rng, n - n_med, first + n_med, period)]
 
 
+def _statistics(schema: pa.Schema) -> list[str]:
+    """Columns with min/max statistics: ids, dates and amounts, which readers filter on.
+    Statistics of the dictionary-encoded code columns would cost a third of the writing
+    time and prune nothing (every row group holds every common code)."""
+    return [f.name for f in schema
+            if not pa.types.is_dictionary(f.type) or f.name in ("person_id", "member_id")]
+
+
 class _Writers:
     """One Parquet writer per output table, each to a temporary name until all succeed."""
 
     def __init__(self, out: Path, schemas: dict[str, pa.Schema]) -> None:
         self.out, self.rows = out, dict.fromkeys(schemas, 0)
+        # store_schema=False: the files say only what Parquet says (text is text), so
+        # readers do not see the dictionary types used to write them.
         self.writers = {name: pq.ParquetWriter(out / f".{name}.parquet.tmp", schema,
-                                               compression="zstd")
+                                               compression="zstd", store_schema=False,
+                                               write_statistics=_statistics(schema))
                         for name, schema in schemas.items()}
 
     def write(self, name: str, table: pa.Table) -> None:
@@ -129,6 +142,11 @@ class _Writers:
                 os.replace(tmp, self.out / f"{name}.parquet")
             else:
                 tmp.unlink(missing_ok=True)
+
+
+def _write_all(writers: _Writers, tables: list[tuple[str, pa.Table]]) -> None:
+    for name, table in tables:
+        writers.write(name, table)
 
 
 def _enrol(seed: int, index: int, group: int, pilot: Pilot | None, h: Health,
@@ -174,15 +192,26 @@ def generate(out_dir: str | Path, *, members: int, years: tuple[int, int], seed:
                              "pharmacy_claim": PHARMACY_SCHEMA,
                              "observation": OBSERVATION_SCHEMA})
     truth = _Truth(pilot)
+    job = _Job(seed=seed, members=members, chunk_members=CHUNK_MEMBERS, population=population,
+               period=period, pilot=pilot, prov=index_of)
     ok = False
+    # Parquet encoding runs in C++ without the GIL: one thread writes chunk k while the
+    # next is generated, so the two cores share the work with one chunk in flight.
+    writing: Future[None] | None = None
     try:
-        for index, first in enumerate(range(0, members, CHUNK_MEMBERS)):
-            n = min(CHUNK_MEMBERS, members - first)
-            for group, people in enumerate(_chunk(seed, index, n, first + 1, population, period)):
-                writers.write("eligibility", eligibility_rows(people, period))
-                _care(seed, index, group, people, period, index_of, pilot, writers, truth)
-            if progress:
-                progress(first + n, members)
+        with ThreadPoolExecutor(1) as writer_thread:
+            done = 0
+            for made in _chunks(job):
+                if writing is not None:
+                    writing.result()
+                writing = writer_thread.submit(_write_all, writers, made.tables)
+                truth.eligible += made.eligible
+                truth.enrolled += made.enrolled
+                done += made.members
+                if progress:
+                    progress(done, members)
+            if writing is not None:
+                writing.result()
         ok = True
     finally:
         writers.close(ok)
@@ -212,9 +241,58 @@ def generate(out_dir: str | Path, *, members: int, years: tuple[int, int], seed:
     return result
 
 
-def _care(seed: int, index: int, group: int, people: People, period: Period,
-          prov: ProviderIndex, pilot: Pilot | None, writers: _Writers, truth: _Truth) -> None:
+@dataclass(frozen=True)
+class _Job:
+    """What it takes to make any chunk."""
+
+    seed: int
+    members: int
+    chunk_members: int
+    population: Population
+    period: Period
+    pilot: Pilot | None
+    prov: ProviderIndex
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.members // self.chunk_members)
+
+
+@dataclass(frozen=True)
+class _Made:
+    """One chunk's output, in the order it is written."""
+
+    members: int
+    tables: list[tuple[str, pa.Table]]
+    eligible: list[str]
+    enrolled: list[str]
+
+
+def _make(job: _Job, index: int) -> _Made:
+    first = index * job.chunk_members
+    n = min(job.chunk_members, job.members - first)
+    tables: list[tuple[str, pa.Table]] = []
+    eligible: list[str] = []
+    enrolled: list[str] = []
+    for group, people in enumerate(_chunk(job.seed, index, n, first + 1, job.population,
+                                          job.period)):
+        tables.append(("eligibility", eligibility_rows(people, job.period)))
+        made, chosen = _care(job, index, group, people)
+        tables += made
+        eligible += people.person_id.filter(chosen[0]).to_pylist()
+        enrolled += people.person_id.filter(chosen[1]).to_pylist()
+    return _Made(n, tables, eligible, enrolled)
+
+
+def _chunks(job: _Job) -> Iterator[_Made]:
+    """The chunks in order."""
+    return (_make(job, i) for i in range(job.chunks))
+
+
+def _care(job: _Job, index: int, group: int,
+          people: People) -> tuple[list[tuple[str, pa.Table]], tuple[Bools, Bools]]:
     """Conditions, care, claims and surveys of one chunk's people."""
+    seed, period, prov, pilot = job.seed, job.period, job.prov, job.pilot
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(CARE_STREAM, index, group)))
     h = health(rng, people, period)
     ctx = Ctx(rng=rng, people=people, health=h, period=period, prov=prov, pilot=pilot,
@@ -225,13 +303,14 @@ def _care(seed: int, index: int, group: int, people: People, period: Period,
     lines = sort_lines(concat([
         A.inpatient_claims(ctx, stays), A.ed_claims(ctx, ed_p, ed_d, admitted),
         A.post_acute(ctx, stays), B.primary_care(ctx), B.wellness(ctx), B.specialists(ctx),
-        B.imaging_and_procedures(ctx), B.outpatient_facility(ctx), B.part_b_drugs(ctx), B.equipment(ctx), B.dialysis(ctx),
-        B.integrative(ctx),
+        B.imaging_and_procedures(ctx), B.outpatient_facility(ctx), B.part_b_drugs(ctx),
+        B.equipment(ctx), B.dialysis(ctx), B.integrative(ctx),
     ]))
     base = (2 * index + group) * ID_BLOCK
     lag = rng.integers(T.PAID_LAG_DAYS[0], T.PAID_LAG_DAYS[1] + 1, size=len(lines))
-    writers.write("medical_claim", medical_table(lines, people, period, prov, plan_codes(people),
-                                                 base, lag))
-    writers.write("pharmacy_claim", pharmacy_table(ctx, base))
-    writers.write("observation", observation_table(ctx, base))
-    truth.add(people, eligible, enrolled)
+    return [
+        ("medical_claim", medical_table(lines, people, period, prov, plan_codes(people), base,
+                                        lag)),
+        ("pharmacy_claim", pharmacy_table(ctx, base)),
+        ("observation", observation_table(ctx, base)),
+    ], (eligible, enrolled)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -41,14 +42,42 @@ class Vocab:
     def many(self, codes: Iterable[str]) -> I32:
         return np.array([self(c) for c in codes], dtype=np.int32)
 
-    def text(self, idx: npt.NDArray[np.integer]) -> pa.Array:
-        """Indices -> strings (null where -1)."""
+    def text(self, idx: npt.NDArray[np.integer]) -> pa.DictionaryArray:
+        """Indices -> dictionary-encoded strings (null where -1), the dictionary sorted.
+
+        The vocabulary's own order depends on what the process generated before, so the
+        dictionary is re-ordered by the codes themselves: the file's bytes do not.
+        """
         if self._arrow is None:
             self._arrow = pa.array(self.codes, pa.string())
-        arr = np.asarray(idx)
-        mask = arr < 0
-        take = pa.array(np.where(mask, 0, arr).astype(np.int32), mask=mask if mask.any() else None)
-        return self._arrow.take(take)
+        return encoded(idx, self._arrow, sort=True)
+
+
+INT32 = pa.int32()
+STRING_CODES = pa.dictionary(INT32, pa.string())  # how text columns are built and written
+
+
+def encoded(idx: npt.NDArray[np.integer], values: pa.Array, *,
+            sort: bool = False) -> pa.DictionaryArray:
+    """Row indices into `values` (distinct strings; -1 = null) -> a dictionary array of just
+    the values used, in index order or, with `sort`, in code order.
+
+    Writers store text columns dictionary-encoded anyway; handing them the dictionary saves
+    both building millions of strings and hashing them again in the Parquet encoder.
+    """
+    arr = np.asarray(idx)
+    # one slot past the end catches the -1s (numpy reads -1 as the last element)
+    seen = np.zeros(len(values) + 1, dtype=np.bool_)
+    seen[arr] = True
+    used = np.flatnonzero(seen[:-1])
+    dictionary = values.take(pa.array(used))
+    if sort and len(used) > 1:
+        order = pc.array_sort_indices(dictionary).to_numpy()
+        used, dictionary = used[order], dictionary.take(pa.array(order))
+    remap = np.zeros(len(values) + 1, dtype=np.int32)
+    remap[used] = np.arange(len(used), dtype=np.int32)
+    indices = _with_nulls(remap[arr], arr < 0 if seen[-1] else None)
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
 
 
 V = Vocab()
@@ -68,10 +97,21 @@ def year_of(day: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
 
 
 def date_array(d: npt.NDArray[np.integer]) -> pa.Array:
-    """int days since 1970 -> date32, null where < -100000 (our null marker NULL_DAY)."""
+    """int days since 1970 -> date32, null where NULL_DAY."""
     arr = np.asarray(d, dtype=np.int32)
-    mask = arr == NULL_DAY
-    return pa.array(arr, pa.int32(), mask=mask if mask.any() else None).cast(pa.date32())
+    return _with_nulls(arr, arr == NULL_DAY, pa.date32())
+
+
+def _with_nulls(values: npt.NDArray[np.int32], mask: npt.NDArray[np.bool_] | None,
+                kind: pa.DataType = INT32) -> pa.Array:
+    """A 32-bit Arrow array over `values`' buffer, null where `mask`."""
+    v = np.ascontiguousarray(values, dtype=np.int32)
+    validity, nulls = None, 0
+    if mask is not None:
+        nulls = int(np.count_nonzero(mask))
+        if nulls:
+            validity = pa.py_buffer(np.packbits(~mask, bitorder="little"))
+    return pa.Array.from_buffers(kind, len(v), [validity, pa.py_buffer(v)], null_count=nulls)
 
 
 NULL_DAY = np.int32(-(2**31))

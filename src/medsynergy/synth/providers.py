@@ -162,6 +162,8 @@ class ProviderIndex:
     npi: pa.StringArray
     tin: pa.StringArray
     org_row: npt.NDArray[np.int64]      # the row of the organisation a clinician bills under
+    tins: pa.StringArray                # the distinct TINs, sorted
+    tin_row: npt.NDArray[np.int64]      # each provider row's index into `tins`
     by_specialty: dict[str, npt.NDArray[np.int64]]
 
     @classmethod
@@ -178,9 +180,16 @@ class ProviderIndex:
         pcp = np.flatnonzero(table.column("primary_care_flag").to_numpy() == 1)
         groups = {s: np.array(rows, dtype=np.int64) for s, rows in by.items()}
         groups["primary care"] = pcp.astype(np.int64)
-        return cls(npi=table.column("npi").combine_chunks(),
-                   tin=table.column("tin").combine_chunks(), org_row=org_row,
+        tin = table.column("tin").combine_chunks()
+        tins, tin_row = np.unique(tin.to_numpy(zero_copy_only=False), return_inverse=True)
+        return cls(npi=table.column("npi").combine_chunks(), tin=tin, org_row=org_row,
+                   tins=pa.array(tins, pa.string()), tin_row=tin_row.astype(np.int64),
                    by_specialty=groups)
+
+    def tin_of(self, rows: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+        """Provider rows (-1 = none) -> indices into `tins` (-1 = none)."""
+        out: npt.NDArray[np.int64] = np.where(rows >= 0, self.tin_row[np.maximum(rows, 0)], -1)
+        return out
 
     def rows(self, specialty: str) -> npt.NDArray[np.int64]:
         return self.by_specialty[specialty]

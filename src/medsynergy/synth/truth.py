@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from medsynergy.synth import targets as T
-from medsynergy.synth.people import People
 from medsynergy.synth.pilot import ABSOLUTE_EFFECTS, COHORTS, RELATIVE_EFFECTS, Pilot
 
 
@@ -17,14 +13,6 @@ class Truth:
         self.pilot = pilot
         self.eligible: list[str] = []
         self.enrolled: list[str] = []
-
-    def add(self, people: People, eligible: npt.NDArray[np.bool_],
-            enrolled: npt.NDArray[np.bool_]) -> None:
-        if self.pilot is None:
-            return
-        ids = people.person_id
-        self.eligible += ids.filter(eligible).to_pylist()
-        self.enrolled += ids.filter(enrolled).to_pylist()
 
     def document(self) -> dict[str, Any]:
         pilot = self.pilot
