@@ -139,10 +139,11 @@ def test_died_in_hospital_means_discharged_on_the_day_of_death(medicare_dir: Pat
 
 
 def test_ed_visits_use_the_ed_revenue_and_e_and_m_codes(medicare_dir: Path) -> None:
-    sql = """select distinct hcpcs_code from m where place_of_service_code = '23'
-             order by 1"""
-    assert [r[0] for r in query(medicare_dir, sql)] == ["99281", "99282", "99283", "99284",
-                                                        "99285"]
+    sql = """select distinct hcpcs_code, hcpcs_modifier_1 from m
+             where place_of_service_code = '23' order by 1"""
+    # the emergency physician's levels, and the radiologist's read of a CT (modifier 26)
+    assert query(medicare_dir, sql) == [("74177", "26"), ("99281", None), ("99282", None),
+                                        ("99283", None), ("99284", None), ("99285", None)]
     sql = """select distinct revenue_center_code from m where bill_type_code = '131'
              and hcpcs_code like '9928_'"""
     assert query(medicare_dir, sql) == [("0450",)]

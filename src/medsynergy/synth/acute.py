@@ -23,6 +23,7 @@ import numpy.typing as npt
 from medsynergy.synth import costshare as CS
 from medsynergy.synth import prices as P
 from medsynergy.synth import targets as T
+from medsynergy.synth.ambulatory import radiology_read
 from medsynergy.synth.conditions import C
 from medsynergy.synth.context import Ctx
 from medsynergy.synth.events import NEVER, previous_cummax, rank_in_person
@@ -254,7 +255,11 @@ def inpatient_claims(ctx: Ctx, stays: Stays) -> Block:
         hcpcs=code, units_milli=1000, rendering=doc, billing=ctx.org(doc), allowed=fee,
         part=CS.PART_B,
     )
-    return concat([inst, prof, _consults(ctx, stays, los), _surgeons(ctx, stays)])
+    # imaging during the stay: its technical part is in the DRG payment, the read is not
+    ct = np.flatnonzero(ctx.rng.random(m) < T.INPATIENT_CT_SHARE)
+    ct_day = np.minimum(stays.admit[ct] + 1, stays.discharge[ct])
+    return concat([inst, prof, _consults(ctx, stays, los), _surgeons(ctx, stays),
+                   radiology_read(ctx, p[ct], ct_day, "74177", "21")])
 
 
 def _surgeons(ctx: Ctx, stays: Stays) -> Block:
@@ -353,7 +358,9 @@ def ed_claims(ctx: Ctx, p: I64, d: I64, admitted: Bools) -> Block:
         allowed=ctx.priced(fee, pp, "facility"),
         part=np.where(is_lab, CS.PART_B_NO_COST_SHARE, CS.PART_B),
     )
-    return concat([prof, fac, _ambulance(ctx, p, d)])
+    read = np.flatnonzero(ct)  # the CT's read, by a radiologist
+    return concat([prof, fac, radiology_read(ctx, p[tr][read], d[tr][read], "74177", "23"),
+                   _ambulance(ctx, p, d)])
 
 
 def _ambulance(ctx: Ctx, p: I64, d: I64) -> Block:

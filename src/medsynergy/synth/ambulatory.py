@@ -48,6 +48,18 @@ def claims(ctx: Ctx, p: I64, day: I64, codes: I32, fees: I64,
     )
 
 
+def radiology_read(ctx: Ctx, p: I64, day: I64, code: str, pos: str) -> Block:
+    """The radiologist's read of an imaging study done in a hospital: the professional
+    component (modifier 26) on the radiologist's own claim."""
+    m = len(p)
+    doc = ctx.clinician("diagnostic radiology", m)
+    read = claims(ctx, p, day, np.full(m, V(code), np.int32),
+                  np.full(m, P.fee(code, "facility_26"), np.int64), np.int64(CS.PART_B), doc,
+                  pos, dx_rows(p, ctx.health.dx))
+    read.cols["modifier"][:] = V("26")
+    return read
+
+
 def _pick(rng: np.random.Generator, options: dict[str, float], n: int) -> tuple[I32, I64]:
     keys = list(options)
     p = np.array(list(options.values()))
@@ -118,8 +130,17 @@ def specialists(ctx: Ctx) -> Block:
         sel = spec == k
         doc[sel] = ctx.clinician(name, int(sel.sum()))
     em, _ = _pick(rng, T.SPECIALIST_EM_MIX, m)
-    return claims(ctx, p, d, em, _fee_of(em, "office"), np.int64(CS.PART_B), doc, "11",
-                  dx_rows(p, h.dx))
+    # tests and procedures done at the visit, on the same claim: one column per add-on
+    codes, fees, parts = [em], [_fee_of(em, "office")], [np.full(m, CS.PART_B, np.int32)]
+    for k, name in enumerate(names):
+        for code, setting, share in T.SPECIALIST_ADD_ONS.get(name, ()):
+            on = (spec == k) & (rng.random(m) < share)
+            codes.append(np.where(on, V(code), -1).astype(np.int32))
+            fees.append(np.where(on, P.fee(code, setting), 0).astype(np.int64))
+            lab = setting == "clfs"  # no cost sharing for clinical lab tests
+            parts.append(np.full(m, CS.PART_B_NO_COST_SHARE if lab else CS.PART_B, np.int32))
+    return claims(ctx, p, d, np.stack(codes, axis=1), np.stack(fees, axis=1),
+                  np.stack(parts, axis=1), doc, "11", dx_rows(p, h.dx))
 
 
 def imaging_and_procedures(ctx: Ctx) -> Block:
@@ -136,13 +157,7 @@ def imaging_and_procedures(ctx: Ctx) -> Block:
             claim_type=V("institutional"), claim_start=d, claim_end=d, line_start=d, line_end=d,
             bill_type=V("131"), revenue=V(rev), hcpcs=V(code), units_milli=1000, billing=hosp,
             facility=hosp, allowed=fee, part=CS.PART_B))
-        # the radiologist's read: the professional component (modifier 26)
-        doc = ctx.clinician("diagnostic radiology", m)
-        read = claims(ctx, p, d, np.full(m, V(code), np.int32),
-                      np.full(m, P.fee(code, "facility_26"), np.int64), np.int64(CS.PART_B),
-                      doc, "22", dx_rows(p, h.dx))
-        read.cols["modifier"][:] = V("26")
-        out.append(read)
+        out.append(radiology_read(ctx, p, d, code, "22"))
     # office tests and procedures: (code, per year, who, specialty)
     rules: list[tuple[str, float, Bools, str]] = [
         ("71046", T.CHEST_XRAY_PER_YEAR, np.ones(ctx.n, np.bool_), "diagnostic radiology"),
@@ -238,10 +253,9 @@ def part_b_drugs(ctx: Ctx) -> Block:
 
 
 def equipment(ctx: Ctx) -> Block:
-    """Home oxygen (COPD) and CPAP rentals, monthly."""
+    """Monthly equipment rentals and supplies (T.DME_MONTHLY): home oxygen, CPAP, CGM."""
     out = []
-    for code, who_share, cond in (("E1390", T.OXYGEN_SHARE_OF_COPD, "copd"),
-                                  ("E0601", T.CPAP_SHARE, None)):
+    for code, who_share, cond in T.DME_MONTHLY:
         who = ctx.rng.random(ctx.n) < who_share
         if cond:
             who &= ctx.health.has(cond)

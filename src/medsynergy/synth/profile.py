@@ -21,9 +21,12 @@ SQL: dict[str, str] = {
     "admissions_per_1000": """
         select 1000 * count(distinct claim_id) / {my} from m
         where bill_type_code = '111' and payer_type = '{payer_type}'""",
+    # every ED visit has the emergency physician's claim (CPT 99281-99285 at place of
+    # service 23); one visit per member per day
     "ed_visits_per_1000": """
-        select 1000 * count(distinct claim_id) / {my} from m
-        where place_of_service_code = '23' and payer_type = '{payer_type}'""",
+        select 1000 * count(distinct (person_id, claim_line_start_date)) / {my} from m
+        where place_of_service_code = '23' and hcpcs_code between '99281' and '99285'
+          and payer_type = '{payer_type}'""",
     "ed_visits_ending_in_admission_per_1000": """
         select 1000 * count(distinct claim_id) / {my} from m
         where bill_type_code = '111' and revenue_center_code = '0450'

@@ -128,6 +128,16 @@ SPECIALTY_CONDITION = {
     "interventional pain medicine": {"chronic_low_back_pain": 1.5},
     "psychiatry": {"depression": 1.5, "opioid_use_disorder": 2.0},
 }
+# tests and procedures billed with a specialist visit: specialty -> (code, price setting,
+# share of that specialty's visits). Approximate shares (assumption), so that office tests
+# and procedures reach their place in Part B professional spending (MSSP PY2022: $3,850 per
+# beneficiary-year, of which office E/M visits are about a third)
+SPECIALIST_ADD_ONS: dict[str, tuple[tuple[str, str, float], ...]] = {
+    "cardiovascular disease": (("93000", "office", 0.35), ("93306", "office", 0.15)),
+    "orthopaedic surgery": (("20610", "office", 0.30),),
+    "interventional pain medicine": (("20553", "office", 0.25), ("64483", "office", 0.15)),
+    "nephrology": (("80053", "clfs", 0.6), ("85025", "clfs", 0.6), ("82043", "clfs", 0.4)),
+}
 CT_PER_YEAR, MRI_PER_YEAR, IMAGING_EXPONENT = 0.6, 0.27, 0.5
 CHEST_XRAY_PER_YEAR, ECG_PER_YEAR, ECHO_PER_YEAR, MAMMOGRAPHY_PER_YEAR = 0.3, 0.5, 0.4, 0.35
 JOINT_INJECTION_PER_YEAR, EPIDURAL_PER_YEAR, CCM_PER_YEAR = 0.6, 0.3, 2.4
@@ -147,13 +157,18 @@ class PartBDrug:
 PART_B_DRUGS = (
     # pembrolizumab q3w stands for physician-administered cancer drugs as a class (~$20B
     # a year in Part B): infused in a hospital outpatient department or in an office
-    PartBDrug("J9271", 0.003, 21, 200, "C3490", setting="opps"),
+    PartBDrug("J9271", 0.004, 21, 200, "C3490", setting="opps"),
     PartBDrug("J9271", 0.004, 21, 200, "C3490"),
     PartBDrug("J2778", 0.008, 30, 5, "H353210"),         # ranibizumab 0.5 mg monthly, wet AMD
     PartBDrug("J0897", 0.040, 182, 60, "M810", True),    # denosumab 60 mg q6m, osteoporosis
     PartBDrug("J1745", 0.004, 56, 40, "M069", setting="opps"),  # infliximab ~400 mg q8w, RA
 )
-OXYGEN_SHARE_OF_COPD, CPAP_SHARE = 0.35, 0.04  # ~1.5M oxygen users
+# monthly DME: (code, share of the members who have the condition, condition or None)
+DME_MONTHLY: tuple[tuple[str, float, str | None], ...] = (
+    ("E1390", 0.35, "copd"),      # home oxygen concentrator (~1.5M Medicare oxygen users)
+    ("E0601", 0.04, None),        # CPAP
+    ("K0553", 0.12, "diabetes"),  # CGM supply allowance: insulin users with a CGM (approximate)
+)
 
 # --- Integrative care ---------------------------------------------------------------------
 # name -> (courses per year, visits per course, days between visits, codes, specialty, who)
@@ -259,7 +274,9 @@ PILOT_SELECTION_TILT = 0.6  # selection=sicker|healthier: enrolment odds x exp(+
 # $2,917, outpatient facility $2,951, Part B professional $3,851 per beneficiary-year) ----
 IPPS_ADDON_FACTOR = 1.2   # IME, DSH, uncompensated care and outliers on top of the federal
                           # rates (MedPAC: ~15-20 % of IPPS payments; approximate)
-CONSULTS_PER_STAY_DAY = 0.5   # specialist visits per inpatient day (99233 / 99223)
+CONSULTS_PER_STAY_DAY = 0.8   # specialist visits per inpatient day (99233 / 99223):
+                              # Medicare stays are seen by several specialists (approximate)
+INPATIENT_CT_SHARE = 0.5      # stays with a CT read billed by a radiologist (approximate)
 AMBULANCE_SHARE_OF_ED = 0.4   # ED visits arriving by ground ambulance (approximate)
 AMBULANCE_MILES = 8
 # hospital outpatient: (code, per year, exponent) on a type-of-bill 131 claim
@@ -290,7 +307,7 @@ INPATIENT_SURGERY_CPT = {"470": "27447", "451": "22630", "321": "92928", "322": 
 # other professional services: (code, per year, exponent, specialty, who) with `who` a
 # condition, "female", or "" for anyone; office setting (PFS non-facility) unless noted
 OTHER_PROFESSIONAL: tuple[tuple[str, float, float, str, str], ...] = (
-    ("88305", 0.25, 0.3, "pathology", ""),                   # surgical pathology
+    ("88305", 0.60, 0.3, "pathology", ""),                   # surgical pathology
     ("17000", 0.30, 0.0, "dermatology", ""),                 # destruction of a premalignant lesion
     ("11102", 0.15, 0.0, "dermatology", ""),                 # tangential skin biopsy
     ("17311", 0.03, 0.0, "dermatology", ""),                 # Mohs surgery
