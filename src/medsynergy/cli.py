@@ -247,6 +247,54 @@ def tables(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> N
 
 
 @app.command()
+def measure(
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Build just this mart (and the marts it reads); repeatable.")] = None,
+) -> None:
+    """Build every mart (or `--only` some) from the warehouse and store them together."""
+    from medsynergy.marts.registry import build, selected
+
+    marts = selected(only or ())
+    with _open() as wh, Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), console=err) as progress:
+        task = progress.add_task("marts", total=len(marts))
+
+        def maker(m: Any) -> Any:
+            def make() -> Any:
+                progress.update(task, description=m.name)
+                expr = build(m, wh.table)
+                progress.advance(task)
+                return expr
+            return make
+
+        wh.publish([(m.name, maker(m)) for m in marts])
+        counts = [{"mart": m.name, "rows": wh.count(m.name)} for m in marts]
+    _emit(counts, Format.table, "Marts built")
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="The mart to show.")],
+    by: Annotated[str | None, typer.Option("--by", help="Sum by payer, plan, month or provider.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to print (0: all).")] = 50,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Print a mart, or its additive columns summed by one dimension."""
+    from medsynergy.marts.registry import mart, rollup
+
+    m = mart(name)
+    with _open(read_only=True) as wh:
+        if not wh.derived_exists(m.name):
+            raise UserError(f"mart {m.name} has not been built; run `medsynergy measure`")
+        t = wh.table(m.name)
+        expr = rollup(m, t, by) if by else t.order_by(t.columns)
+        if limit > 0:
+            expr = expr.limit(limit)
+        rows = _rows(wh, expr)
+    _emit(rows, fmt, m.name)
+
+
+@app.command()
 def report(
     output: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("out/report.html"),
 ) -> None:

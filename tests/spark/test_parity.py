@@ -162,6 +162,24 @@ def test_mart_identical(loaded: tuple[Any, ...]) -> None:
     assert d.num_rows > 3
 
 
+def test_published_marts_identical(loaded: tuple[Any, ...]) -> None:
+    """Derived tables are stored by both engines; a later one reads an earlier one."""
+    duck, spark, _, _ = loaded
+    for wh in (duck, spark):
+        wh.publish([
+            ("t_month", lambda wh=wh: claims_by_month(wh.table("medical_claim"))),
+            ("t_payer", lambda wh=wh: wh.table("t_month").group_by("payer").aggregate(
+                paid=wh.table("t_month").paid_amount.sum(), rows=wh.table("t_month").count())),
+        ])
+        assert wh.derived_exists("t_month")
+        assert wh.derived_exists("t_payer")
+        assert not wh.derived_exists("medical_claim")
+    d = sorted(rows_of_expr(duck, duck.table("t_payer")), key=str)
+    assert sorted(rows_of_expr(spark, spark.table("t_payer")), key=str) == d
+    total = duck.to_arrow(duck.table("medical_claim").paid_amount.sum().as_table()).column(0)[0]
+    assert sum(r[1] for r in d if r[1] is not None) == total.as_py()
+
+
 # -- the Spark engine's own guarantees ---------------------------------------------------------
 
 @pytest.fixture(scope="module")

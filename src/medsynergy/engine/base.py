@@ -9,7 +9,7 @@ atomically (DuckDB: one transaction; Spark: new table versions, then one catalog
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +102,16 @@ class Warehouse(abc.ABC):
     @abc.abstractmethod
     def apply(self, writes: Sequence[Write]) -> None:
         """Apply the writes in order, atomically: all of them or none."""
+
+    @abc.abstractmethod
+    def publish(self, derived: Sequence[tuple[str, Callable[[], ibis.Table]]]) -> None:
+        """Compute and store derived tables (marts) in order, atomically: each expression
+        is made only when its turn comes, so it can read the derived tables stored before
+        it; readers see either all the new versions or all the old ones."""
+
+    @abc.abstractmethod
+    def derived_exists(self, name: str) -> bool:
+        """Whether a derived table `name` has been published."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -35,7 +35,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -143,6 +143,11 @@ def _warehouse_session(remote: str | None) -> tuple[SparkSession, bool]:
     return local_session().newSession(), False
 
 
+def _new_version() -> str:
+    """A version folder name: sortable by time, unique."""
+    return f"v{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:12]}"
+
+
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -196,6 +201,9 @@ class SparkWarehouse(Warehouse):
             self.con = ibis.pyspark.connect(self.session)
             for name in self.tables:
                 self._register(name)
+            for name, version in self._catalog.items():
+                if name not in self.tables and version is not None:
+                    self._register(name)  # derived tables (marts)
         except BaseException:
             self._unlock()
             raise
@@ -287,9 +295,14 @@ class SparkWarehouse(Warehouse):
 
     # -- reading -----------------------------------------------------------------------
     def _current(self, name: str) -> DataFrame:
-        """The committed contents of table `name`, read with its canonical schema."""
-        struct = spark_struct(self.tables[name])
+        """The committed contents of table `name`, read with its canonical schema (a
+        derived table, which has none, with the schema its files carry)."""
         version = self._catalog.get(name)
+        if name not in self.tables:
+            if version is None:
+                raise WarehouseError(f"no derived table {name}; run `medsynergy measure`")
+            return self.session.read.parquet(str(self._version_dir(name, version)))
+        struct = spark_struct(self.tables[name])
         if version is None:
             return self.session.createDataFrame([], struct)
         return self.session.read.schema(struct).parquet(str(self._version_dir(name, version)))
@@ -415,19 +428,50 @@ class SparkWarehouse(Warehouse):
                 _fsync_tree(self._version_dir(name, version))
             self._write_catalog(catalog)  # the commit point
         except BaseException:
-            # Whatever happened, the catalog on disk is the truth: normally still the old
-            # one, or the new one if the interruption came just after the swap. New version
-            # folders it does not name are orphans.
-            with contextlib.suppress(Exception):
-                self._catalog = self._read_catalog()
-                self._collect_garbage()
-                for name in pending:
-                    self._register(name)
+            self._recover(pending)
             raise
         self._catalog = catalog
         for name in pending:
             self._register(name)
         self._collect_garbage()
+
+    def publish(self, derived: Sequence[tuple[str, Callable[[], ibis.Table]]]) -> None:
+        written: dict[str, str] = {}
+        try:
+            for name, make in derived:
+                if name in self.tables:
+                    raise WarehouseError(f"{name} is a canonical table, not a derived one")
+                version = _new_version()
+                path = self._version_dir(name, version)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.dataframe(make()).write.mode("error").parquet(str(path))
+                written[name] = version
+                _fsync_tree(path)
+                # later marts read this version by name
+                self.session.read.parquet(str(path)).createOrReplaceTempView(name)
+            catalog = {**self._catalog, **written}
+            self._write_catalog(catalog)  # the commit point
+        except BaseException:
+            self._recover(written)
+            raise
+        self._catalog = catalog
+        self._collect_garbage()
+
+    def _recover(self, names: Iterable[str]) -> None:
+        """After a failed write: the catalog on disk is the truth (normally still the old
+        one, or the new one if the interruption came just after the swap); version folders
+        it does not name are orphans; the views of `names` go back to what it names."""
+        with contextlib.suppress(Exception):
+            self._catalog = self._read_catalog()
+            self._collect_garbage()
+            for name in names:
+                if name in self.tables or self._catalog.get(name) is not None:
+                    self._register(name)
+                else:  # a derived table that never existed before this write
+                    self.session.catalog.dropTempView(name)
+
+    def derived_exists(self, name: str) -> bool:
+        return name not in self.tables and self._catalog.get(name) is not None
 
     def _step(self, df: DataFrame, w: Write) -> DataFrame:
         if isinstance(w, Append):
@@ -464,7 +508,7 @@ class SparkWarehouse(Warehouse):
 
     def _write_version(self, name: str, df: DataFrame) -> str:
         """Write `df` as a new version folder of `name`; returns the version id."""
-        version = f"v{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:12]}"
+        version = _new_version()
         path = self._version_dir(name, version)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conform(df, name).write.mode("error").parquet(str(path))

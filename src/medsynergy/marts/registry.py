@@ -1,0 +1,99 @@
+"""The marts `medsynergy measure` builds, in dependency order, and how each is built.
+
+A mart is a pure function of Ibis tables (canonical tables or marts built before it), so
+one definition runs on DuckDB and Spark. `measure` computes the marts in order and
+publishes them together: a reader sees all the new marts or all the old ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import ibis
+
+from medsynergy.errors import UserError
+from medsynergy.marts.claims_by_month import claims_by_month
+from medsynergy.marts.encounters import ed_visits, inpatient_stays
+from medsynergy.marts.member_months import member_months, person_years
+from medsynergy.marts.service_category import service_category
+
+Build = Callable[..., ibis.Table]
+
+
+@dataclass(frozen=True)
+class Mart:
+    name: str
+    doc: str
+    inputs: tuple[str, ...]   # canonical tables or earlier marts, passed in this order
+    build: Build
+    # columns `show --by` can group on: dimension name -> column
+    by: tuple[tuple[str, str], ...] = ()
+    # columns that add up across rows (what `show --by` sums)
+    additive: tuple[str, ...] = ()
+
+
+PAYER_PLAN = (("payer", "payer"), ("plan", "plan"))
+MONEY = ("paid_amount", "allowed_amount")
+
+MARTS: tuple[Mart, ...] = (
+    Mart("member_months", "One row per member x month x payer x plan enrolled at least a day.",
+         ("eligibility",), member_months,
+         by=(*PAYER_PLAN, ("month", "month_start_date")), additive=("enrolled_days",)),
+    Mart("person_years", "Member months, person-years and persons per payer (and plan) x year.",
+         ("member_months",), person_years),
+    Mart("claims_by_month", "Paid and allowed medical spend per person, payer and month.",
+         ("medical_claim",), claims_by_month,
+         by=(("payer", "payer"), ("month", "service_month")),
+         additive=("claim_lines", "claims", *MONEY)),
+    Mart("service_category", "Every medical claim line with its service category and group.",
+         ("medical_claim",), service_category, by=PAYER_PLAN, additive=MONEY),
+    Mart("inpatient_stays", "Acute inpatient stays (merged claims) with transfer episodes.",
+         ("medical_claim",), inpatient_stays, by=PAYER_PLAN,
+         additive=("claim_count", "length_of_stay", "admitted_through_ed_flag", *MONEY)),
+    Mart("ed_visits", "ED visits, one per member per day, and whether they ended in a stay.",
+         ("medical_claim", "inpatient_stays"), ed_visits, by=PAYER_PLAN,
+         additive=("admitted_flag", "treat_and_release_flag", *MONEY)),
+)
+
+
+def mart(name: str) -> Mart:
+    for m in MARTS:
+        if m.name == name:
+            return m
+    raise UserError(f"unknown mart {name!r}; marts: {', '.join(m.name for m in MARTS)}")
+
+
+def selected(only: Sequence[str] = ()) -> list[Mart]:
+    """The marts to build for `--only` (with the marts they read), in dependency order."""
+    if not only:
+        return list(MARTS)
+    wanted: set[str] = set()
+
+    def need(name: str) -> None:
+        if name in wanted:
+            return
+        wanted.add(name)
+        for i in mart(name).inputs:
+            if any(m.name == i for m in MARTS):
+                need(i)
+
+    for name in only:
+        need(name)
+    return [m for m in MARTS if m.name in wanted]
+
+
+def build(m: Mart, table: Callable[[str], ibis.Table]) -> ibis.Table:
+    """The expression of mart `m`, reading its inputs with `table`."""
+    return m.build(*(table(i) for i in m.inputs))
+
+
+def rollup(m: Mart, t: ibis.Table, dimension: str) -> ibis.Table:
+    """Mart rows summed by one of its dimensions (`show --by`)."""
+    column = dict(m.by).get(dimension)
+    if column is None:
+        dims = ", ".join(d for d, _ in m.by) or "none"
+        raise UserError(f"mart {m.name} cannot be shown by {dimension!r}; dimensions: {dims}")
+    sums = {c: t[c].sum() for c in m.additive}
+    return t.group_by(t[column].name(dimension)).aggregate(rows=t.count(), **sums).order_by(
+        dimension)
