@@ -54,6 +54,11 @@ Progress = Callable[[int, int], None]  # (members done, members total)
 Bools = npt.NDArray[np.bool_]
 
 
+# the Arrow schema each output table is built and written with
+SCHEMAS = {"eligibility": ELIGIBILITY_SCHEMA, "medical_claim": MEDICAL_SCHEMA,
+           "pharmacy_claim": PHARMACY_SCHEMA, "observation": OBSERVATION_SCHEMA}
+
+
 class Population(StrEnum):
     medicare = "medicare"
     commercial = "commercial"
@@ -188,9 +193,7 @@ def generate(out_dir: str | Path, *, members: int, years: tuple[int, int], seed:
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PROVIDER_STREAM,)))
     prov, participants = providers(rng, members)
     index_of = ProviderIndex.of(prov)
-    writers = _Writers(out, {"eligibility": ELIGIBILITY_SCHEMA, "medical_claim": MEDICAL_SCHEMA,
-                             "pharmacy_claim": PHARMACY_SCHEMA,
-                             "observation": OBSERVATION_SCHEMA})
+    writers = _Writers(out, SCHEMAS)
     truth = _Truth(pilot)
     job = _Job(seed=seed, members=members, chunk_members=CHUNK_MEMBERS, population=population,
                period=period, pilot=pilot, prov=index_of)
