@@ -42,6 +42,14 @@ EXPECTED = {
         "typical_units_per_day": pa.float64(),
         "approx_unit_cost_usd": pa.float64(),
     },
+    "readmission_rules": {
+        "list": pa.string(),
+        "group": pa.string(),
+        "code_type": pa.string(),
+        "code": pa.string(),
+        "weight": pa.int32(),
+        "description": pa.string(),
+    },
 }
 
 # ICD-10-CM shape without the dot: letter, digit, alphanumeric, then up to 4 alphanumerics.
@@ -63,7 +71,8 @@ GENERATOR_CONDITIONS = {
 
 
 # Rows shipped in each table's latest version: a truncated or duplicated file fails here.
-ROWS = {"chronic_condition_codes": 55, "chronic_condition_prevalence": 6, "drug_ndc": 44}
+ROWS = {"chronic_condition_codes": 55, "chronic_condition_prevalence": 6, "drug_ndc": 44,
+        "readmission_rules": 344}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -14,9 +14,12 @@ import ibis
 
 from medsynergy.errors import UserError
 from medsynergy.marts.claims_by_month import claims_by_month
+from medsynergy.marts.cost import cost, cost_outside_enrollment, cost_totals
 from medsynergy.marts.encounters import ed_visits, inpatient_stays
 from medsynergy.marts.member_months import member_months, person_years
+from medsynergy.marts.risk import risk, risk_summary
 from medsynergy.marts.service_category import service_category
+from medsynergy.marts.utilisation import utilisation
 
 Build = Callable[..., ibis.Table]
 
@@ -54,6 +57,26 @@ MARTS: tuple[Mart, ...] = (
     Mart("ed_visits", "ED visits, one per member per day, and whether they ended in a stay.",
          ("medical_claim", "inpatient_stays"), ed_visits, by=PAYER_PLAN,
          additive=("admitted_flag", "treat_and_release_flag", *MONEY)),
+    Mart("cost", "Paid and allowed PMPM by service category, payer, plan and month.",
+         ("service_category", "pharmacy_claim", "member_months"), cost,
+         by=(*PAYER_PLAN, ("month", "month_start_date")),
+         additive=("claim_lines", *MONEY)),
+    Mart("cost_totals", "Total cost of care per payer x plan x year: PMPM and per member-year.",
+         ("service_category", "pharmacy_claim", "member_months"), cost_totals, by=PAYER_PLAN,
+         additive=("member_months", "claim_lines", *MONEY)),
+    Mart("cost_outside_enrollment", "Claim lines dated outside any enrollment, with amounts.",
+         ("service_category", "pharmacy_claim", "member_months"), cost_outside_enrollment,
+         by=(*PAYER_PLAN, ("month", "month_start_date")),
+         additive=("claim_lines", "pharmacy_lines", *MONEY)),
+    Mart("utilisation", "Admissions, bed days, ED, office and integrative visits per 1,000.",
+         ("member_months", "inpatient_stays", "ed_visits", "service_category"), utilisation,
+         by=PAYER_PLAN,
+         additive=("member_months", "admissions", "bed_days", "ed_visits",
+                   "ed_visits_treat_and_release", "office_em_visits", "integrative_visits")),
+    Mart("risk", "CMS-HCC V24, V28 (and ESRD) scores and the blend per member x payment year.",
+         ("medical_claim", "eligibility"), risk),
+    Mart("risk_summary", "One row per member x payment year: every model's score side by side.",
+         ("risk",), risk_summary),
 )
 
 

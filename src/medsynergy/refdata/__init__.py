@@ -103,6 +103,16 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("principal_pcs", _STR),
         ]
     ),
+    "readmission_rules": pa.schema(
+        [
+            ("list", _STR),
+            ("group", _STR),
+            ("code_type", _STR),
+            ("code", _STR),
+            ("weight", pa.int32()),
+            ("description", _STR),
+        ]
+    ),
     "promis_global_health": pa.schema(
         [
             ("scale", _STR),

@@ -1,0 +1,310 @@
+"""cost: paid and allowed PMPM by service category, and the spend outside enrollment.
+
+Issue "Measures", mart 3. Rules and sources are in docs/marts/cost.md. In short:
+
+* Every claim line (medical lines from the `service_category` mart, pharmacy lines with
+  category 'pharmacy') is assigned to the member-month of its service date (medical:
+  claim_line_start_date, else claim_start_date; pharmacy: dispensing_date) for the same
+  person, payer and plan. A null plan matches a null plan: the join uses keys coalesced to
+  a sentinel on both sides, and the output keeps the original (null) plan.
+* Lines that find a member-month go to `cost` (and `cost_totals`); the others go to
+  `cost_outside_enrollment`. Nothing is dropped: the two add up to all lines, to the cent.
+* PMPM = amount / member_months of the payer x plan x month (or year), rounded half up to
+  the cent ONCE, from the exact sums. All arithmetic is exact: money is turned into whole
+  cents (BIGINT) and divided with integer arithmetic (`rounded_quotient`), because DuckDB
+  divides decimals in DOUBLE.
+
+Everything is set-based Ibis (joins, unions, group-bys), so the same expressions compile on
+DuckDB and on PySpark.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from medsynergy.schema import Kind
+from medsynergy.schema._model import IBIS_TYPES
+
+MONEY = IBIS_TYPES[Kind.MONEY]  # DECIMAL(18,2)
+COUNT = dt.Int64()
+PERSON_YEARS = dt.Decimal(18, 4)
+#: Stands for a null payer / plan in join keys only (never in an output column).
+NULL_KEY = "~medsynergy:null~"
+PHARMACY = "pharmacy"
+MONTHS_PER_YEAR = 12
+CENTS = 100
+
+#: The columns of one claim line once medical and pharmacy lines are put together.
+LINE_COLUMNS = (
+    "person_id", "payer", "plan", "service_date", "month_start_date", "year",
+    "service_category", "service_category_group", "paid_amount", "allowed_amount",
+)
+
+
+# -- exact arithmetic ------------------------------------------------------------------------
+
+
+def rounded_quotient(numerator: ir.IntegerValue, denominator: ir.IntegerValue | int
+                     ) -> ir.IntegerValue:
+    """numerator / denominator rounded half away from zero to a whole number (BIGINT).
+
+    Null when the denominator is 0 or null. Integer arithmetic only:
+    q = floor((2|n| + d) / (2d)), with the sign of n. The floor is taken of an exact multiple
+    of 2d (2|n| + d minus its remainder), so the division, which both engines do in DOUBLE
+    for integers, is exact while that multiple is below 2^53 (about 9.0e15): money sums
+    below 45 trillion dollars in cents.
+    """
+    d = (ibis.literal(denominator, COUNT) if isinstance(denominator, int)
+         else denominator.cast(COUNT)).nullif(0)
+    n = numerator.cast(COUNT)
+    twice = n.abs() * 2 + d
+    step = d * 2
+    q = ((twice - twice % step) // step).cast(COUNT)
+    return ibis.ifelse(n < 0, -q, q).cast(COUNT)
+
+
+def scaled(units: ir.IntegerValue, scale: int) -> ir.DecimalValue:
+    """An integer count of 10^-scale units as DECIMAL(18, scale): 1234, 2 -> 12.34.
+
+    Exact: BIGINT times a DECIMAL literal is a DECIMAL product on both engines (no
+    division), then cast (the cast is always in the SQL: Ibis types the product as the
+    literal's DECIMAL(scale+1, scale), which differs from the target).
+    """
+    unit = ibis.literal(Decimal(1).scaleb(-scale), dt.Decimal(scale + 1, scale))
+    return (units.cast(COUNT) * unit).cast(dt.Decimal(18, scale))
+
+
+def cents(amount: ir.DecimalValue) -> ir.IntegerValue:
+    """A DECIMAL(p,2) amount as whole cents (exact: the product is integral)."""
+    return (amount.cast(MONEY) * CENTS).cast(COUNT)
+
+
+def per_member_month(amount: ir.DecimalValue, member_months: ir.IntegerValue
+                     ) -> ir.DecimalValue:
+    """amount / member_months as DECIMAL(18,2), rounded half up once (null when 0 months)."""
+    return scaled(rounded_quotient(cents(amount), member_months), 2)
+
+
+def per_member_year(amount: ir.DecimalValue, member_months: ir.IntegerValue
+                    ) -> ir.DecimalValue:
+    """amount / (member_months / 12) as DECIMAL(18,2), rounded half up once."""
+    return scaled(rounded_quotient(cents(amount) * MONTHS_PER_YEAR, member_months), 2)
+
+
+def months_to_person_years(member_months: ir.IntegerValue) -> ir.DecimalValue:
+    """member_months / 12 as DECIMAL(18,4), rounded half up (same values as person_years)."""
+    return scaled(rounded_quotient(member_months.cast(COUNT) * 10_000, MONTHS_PER_YEAR), 4)
+
+
+def money_sum(col: ir.NumericColumn) -> ir.NumericScalar:
+    """Exact sum as DECIMAL(18,2) (sums widen to DECIMAL(38,2); cast back); 0 when none."""
+    return col.sum().fill_null(ibis.literal(0, MONEY)).cast(MONEY)
+
+
+def null_safe(col: ir.StringValue) -> ir.StringValue:
+    """A join key for a nullable column: null becomes NULL_KEY, so null matches null."""
+    return col.fill_null(NULL_KEY)
+
+
+# -- lines and their member-month ------------------------------------------------------------
+
+
+def _month_start(day: ir.DateValue) -> ir.DateValue:
+    """First day of the month of `day` (MAKE_DATE on both engines; null stays null)."""
+    return ibis.date(day.year(), day.month(), 1)
+
+
+def claim_lines(service_lines: ir.Table, pharmacy_lines: ir.Table) -> ir.Table:
+    """Medical and pharmacy lines in one table of LINE_COLUMNS.
+
+    `service_lines` is the service_category mart; `pharmacy_lines` the pharmacy_claim table
+    or the pharmacy_category mart (only person, payer, plan, dispensing_date and money are
+    read; the category is always 'pharmacy').
+    """
+    s = service_lines
+    med = s.mutate(service_date=ibis.coalesce(s.claim_line_start_date, s.claim_start_date))
+    med = med.select(
+        person_id=med.person_id.cast("string"),
+        payer=med.payer.cast("string"),
+        plan=med.plan.cast("string"),
+        service_date=med.service_date.cast("date"),
+        service_category=med.service_category.fill_null("other").cast("string"),
+        service_category_group=med.service_category_group.fill_null("other").cast("string"),
+        paid_amount=med.paid_amount.cast(MONEY),
+        allowed_amount=med.allowed_amount.cast(MONEY),
+    )
+    p = pharmacy_lines
+    rx = p.select(
+        person_id=p.person_id.cast("string"),
+        payer=p.payer.cast("string"),
+        plan=p.plan.cast("string"),
+        service_date=p.dispensing_date.cast("date"),
+        service_category=ibis.literal(PHARMACY),
+        service_category_group=ibis.literal(PHARMACY),
+        paid_amount=p.paid_amount.cast(MONEY),
+        allowed_amount=p.allowed_amount.cast(MONEY),
+    )
+    both = med.union(rx, distinct=False)
+    both = both.mutate(month_start_date=_month_start(both.service_date),
+                       year=both.service_date.year().cast(COUNT))
+    return both.select(*LINE_COLUMNS)
+
+
+def _assigned(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
+              ) -> ir.Table:
+    """All lines with `_enrolled` (1 when the person has a member-month of that payer and
+    plan in the service month, else 0) and `_enrolled_elsewhere` (1 when the person has a
+    member-month of any payer or plan in that month)."""
+    lines = claim_lines(service_lines, pharmacy_lines)
+    lines = lines.mutate(_payer_key=null_safe(lines.payer), _plan_key=null_safe(lines.plan))
+    mm = member_months
+    keys = mm.select(
+        _mm_person=mm.person_id, _mm_payer=null_safe(mm.payer), _mm_plan=null_safe(mm.plan),
+        _mm_month=mm.month_start_date,
+    ).distinct().mutate(_enrolled=ibis.literal(1, COUNT))
+    j = lines.left_join(keys, [
+        lines.person_id == keys._mm_person, lines._payer_key == keys._mm_payer,
+        lines._plan_key == keys._mm_plan, lines.month_start_date == keys._mm_month,
+    ])
+    j = j.select(*LINE_COLUMNS, "_enrolled")
+    months = mm.select(_pm_person=mm.person_id, _pm_month=mm.month_start_date).distinct()
+    months = months.mutate(_elsewhere=ibis.literal(1, COUNT))
+    j = j.left_join(months, [j.person_id == months._pm_person,
+                             j.month_start_date == months._pm_month])
+    return j.select(*LINE_COLUMNS, _enrolled=j._enrolled.fill_null(0),
+                    _enrolled_elsewhere=j._elsewhere.fill_null(0))
+
+
+def _denominators(member_months: ir.Table, by: list[str]) -> ir.Table:
+    """Member months per payer x plan x `by`, with null-safe join keys."""
+    mm = member_months
+    d = mm.group_by([mm.payer, mm.plan, *(mm[c] for c in by)]).aggregate(
+        member_months=mm.count().cast(COUNT))
+    return d.mutate(_payer_key=null_safe(d.payer), _plan_key=null_safe(d.plan))
+
+
+def _order(t: ir.Table, columns: list[str]) -> ir.Table:
+    """Sorted with nulls last on both engines (Spark sorts nulls first by default)."""
+    return t.order_by([t[c].asc(nulls_first=False) for c in columns])
+
+
+# -- marts -----------------------------------------------------------------------------------
+
+COST_COLUMNS = (
+    "payer", "plan", "month_start_date", "year", "service_category_group",
+    "service_category", "claim_lines", "paid_amount", "allowed_amount", "member_months",
+    "paid_pmpm", "allowed_pmpm",
+)
+
+
+def cost(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
+         ) -> ir.Table:
+    """One row per payer x plan x month_start_date x service_category with claims.
+
+    paid_amount / allowed_amount are exact sums of the lines assigned to a member-month;
+    member_months is the denominator of the payer x plan x month (every member of the
+    plan that month, with or without claims); *_pmpm = amount / member_months rounded half
+    up to the cent once. Months or categories without lines have no row.
+    """
+    lines = _assigned(service_lines, pharmacy_lines, member_months)
+    lines = lines.filter(lines._enrolled == 1)
+    sums = lines.group_by(["payer", "plan", "month_start_date", "year",
+                           "service_category_group", "service_category"]).aggregate(
+        claim_lines=lines.count().cast(COUNT),
+        paid_amount=money_sum(lines.paid_amount),
+        allowed_amount=money_sum(lines.allowed_amount),
+    )
+    sums = sums.mutate(_payer_key=null_safe(sums.payer), _plan_key=null_safe(sums.plan))
+    den = _denominators(member_months, ["month_start_date"])
+    den = den.select(_d_payer=den._payer_key, _d_plan=den._plan_key,
+                     _d_month=den.month_start_date, _d_mm=den.member_months)
+    j = sums.left_join(den, [sums._payer_key == den._d_payer, sums._plan_key == den._d_plan,
+                             sums.month_start_date == den._d_month])
+    j = j.mutate(member_months=j._d_mm.cast(COUNT))
+    out = j.mutate(paid_pmpm=per_member_month(j.paid_amount, j.member_months),
+                   allowed_pmpm=per_member_month(j.allowed_amount, j.member_months))
+    return _order(out.select(*COST_COLUMNS),
+                  ["payer", "plan", "month_start_date", "service_category"])
+
+
+TOTAL_COLUMNS = (
+    "payer", "plan", "year", "member_months", "person_years", "claim_lines", "paid_amount",
+    "allowed_amount", "paid_pmpm", "allowed_pmpm", "paid_per_member_year",
+    "allowed_per_member_year",
+)
+
+
+def cost_totals(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
+                ) -> ir.Table:
+    """Total cost of care per payer x plan x year (medical and pharmacy, enrolled lines).
+
+    One row per payer x plan x year with member months (years without claims show 0 spend);
+    person_years = member_months / 12 (DECIMAL(18,4)); paid / allowed PMPM and per member-year
+    (amount * 12 / member_months) from the exact yearly sums, each rounded half up once.
+    """
+    lines = _assigned(service_lines, pharmacy_lines, member_months)
+    lines = lines.filter(lines._enrolled == 1)
+    sums = lines.group_by(["payer", "plan", "year"]).aggregate(
+        claim_lines=lines.count().cast(COUNT),
+        paid_amount=money_sum(lines.paid_amount),
+        allowed_amount=money_sum(lines.allowed_amount),
+    )
+    sums = sums.select(_s_payer=null_safe(sums.payer), _s_plan=null_safe(sums.plan),
+                       _s_year=sums.year, _s_lines=sums.claim_lines, _s_paid=sums.paid_amount,
+                       _s_allowed=sums.allowed_amount)
+    den = _denominators(member_months, ["year"])
+    j = den.left_join(sums, [den._payer_key == sums._s_payer, den._plan_key == sums._s_plan,
+                             den.year == sums._s_year])
+    zero = ibis.literal(0, MONEY)
+    j = j.mutate(
+        year=j.year.cast(COUNT),
+        claim_lines=j._s_lines.fill_null(0).cast(COUNT),
+        paid_amount=j._s_paid.fill_null(zero).cast(MONEY),
+        allowed_amount=j._s_allowed.fill_null(zero).cast(MONEY),
+    )
+    out = j.mutate(
+        person_years=months_to_person_years(j.member_months),
+        paid_pmpm=per_member_month(j.paid_amount, j.member_months),
+        allowed_pmpm=per_member_month(j.allowed_amount, j.member_months),
+        paid_per_member_year=per_member_year(j.paid_amount, j.member_months),
+        allowed_per_member_year=per_member_year(j.allowed_amount, j.member_months),
+    )
+    return _order(out.select(*TOTAL_COLUMNS), ["payer", "plan", "year"])
+
+
+OUTSIDE_COLUMNS = (
+    "person_id", "payer", "plan", "month_start_date", "year", "reason", "claim_lines",
+    "pharmacy_lines", "paid_amount", "allowed_amount",
+)
+
+
+def cost_outside_enrollment(service_lines: ir.Table, pharmacy_lines: ir.Table,
+                            member_months: ir.Table) -> ir.Table:
+    """Lines whose service month has no member-month of their person, payer and plan.
+
+    One row per person x payer x plan x month (payer, plan and month as on the lines, nulls
+    kept) with claim_lines (medical and pharmacy), pharmacy_lines, and exact sums. `reason`:
+    'no_service_date', 'no_payer', 'enrolled_other_coverage' (the person has a member-month
+    that month with another payer or plan: often a plan mapping problem) or 'not_enrolled'.
+    """
+    lines = _assigned(service_lines, pharmacy_lines, member_months)
+    lines = lines.filter(lines._enrolled == 0)
+    lines = lines.mutate(reason=ibis.cases(
+        (lines.service_date.isnull(), "no_service_date"),
+        (lines.payer.isnull(), "no_payer"),
+        (lines._enrolled_elsewhere == 1, "enrolled_other_coverage"),
+        else_="not_enrolled",
+    ))
+    out = lines.group_by(["person_id", "payer", "plan", "month_start_date", "year", "reason"]
+                         ).aggregate(
+        claim_lines=lines.count().cast(COUNT),
+        pharmacy_lines=(lines.service_category == PHARMACY).cast(COUNT).sum().cast(COUNT),
+        paid_amount=money_sum(lines.paid_amount),
+        allowed_amount=money_sum(lines.allowed_amount),
+    )
+    return _order(out.select(*OUTSIDE_COLUMNS),
+                  ["person_id", "payer", "plan", "month_start_date"])

