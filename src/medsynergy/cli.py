@@ -250,11 +250,18 @@ def tables(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> N
 def measure(
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Build just this mart (and the marts it reads); repeatable.")] = None,
+    paid_through: Annotated[str | None, typer.Option(
+        "--paid-through", help="Claims paid through this date (YYYY-MM-DD); default: the "
+        "latest paid_date.")] = None,
+    readmission_spec: Annotated[str, typer.Option(
+        "--readmission-spec", help="default, or cms-hwr (CMS hospital-wide: 65+).")] = "default",
 ) -> None:
     """Build every mart (or `--only` some) from the warehouse and store them together."""
     from medsynergy.marts.registry import build, selected
 
     marts = selected(only or ())
+    options = {"paid_through": _date_option("--paid-through", paid_through),
+               "spec": readmission_spec}
     with _open() as wh, Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), console=err) as progress:
         task = progress.add_task("marts", total=len(marts))
@@ -262,14 +269,39 @@ def measure(
         def maker(m: Any) -> Any:
             def make() -> Any:
                 progress.update(task, description=m.name)
-                expr = build(m, wh.table)
+                expr = build(m, wh.table, options)
                 progress.advance(task)
                 return expr
             return make
 
         wh.publish([(m.name, maker(m)) for m in marts])
         counts = [{"mart": m.name, "rows": wh.count(m.name)} for m in marts]
+        warning = _runout(wh, options["paid_through"]) if any(
+            m.name == "readmissions" for m in marts) else None
     _emit(counts, Format.table, "Marts built")
+    if warning:
+        err.print(f"warning: {warning}")
+
+
+def _date_option(flag: str, text: str | None) -> Any:
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{flag} {text!r} is not a date like 2025-03-31") from None
+
+
+def _runout(wh: Warehouse, paid_through: Any) -> str | None:
+    """The readmissions run-out warning: under 3 months from the last discharge."""
+    from medsynergy.marts.readmissions import runout_warning
+
+    r = wh.table("readmissions")
+    last, used = wh.to_arrow(r.aggregate(last=r.discharge_date.max(),
+                                         used=r.paid_through_date.max())).to_pylist()[0].values()
+    return runout_warning(paid_through or used, last) if used is not None else None
 
 
 @app.command()
@@ -311,7 +343,7 @@ def demo(
     data: Annotated[Path, typer.Option(help="Input-layer files to load.")] = Path("examples/data"),
     output: Annotated[Path, typer.Option("--out", help="Folder for the warehouse and report.")] = Path("out"),
 ) -> None:
-    """The main job end to end: a fresh warehouse, ingest, report."""
+    """The main job end to end: a fresh warehouse, ingest, every mart, report."""
     from medsynergy.reports import write_report
 
     output.mkdir(parents=True, exist_ok=True)
@@ -320,6 +352,7 @@ def demo(
     _remove_warehouse(Path(STATE.db))
     files = expand_paths([data])
     results = run_ingest(files, source="demo", table=None, replace=False)
+    measure(only=None, paid_through=None, readmission_spec="default")
     with _open() as wh:
         path = write_report(wh, output / "report.html", title="medsynergy demo", loads=results)
     total_in = sum(r.rows_in for r in results)

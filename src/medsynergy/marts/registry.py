@@ -7,16 +7,24 @@ publishes them together: a reader sees all the new marts or all the old ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis
 
 from medsynergy.errors import UserError
+from medsynergy.marts.attribution import attribution, attribution_summary
 from medsynergy.marts.claims_by_month import claims_by_month
 from medsynergy.marts.cost import cost, cost_outside_enrollment, cost_totals
 from medsynergy.marts.encounters import ed_visits, inpatient_stays
 from medsynergy.marts.member_months import member_months, person_years
+from medsynergy.marts.opioids import (
+    build_opioid_fills,
+    build_opioid_members,
+    build_opioid_summary,
+)
+from medsynergy.marts.promis import promis_scores, promis_summary
+from medsynergy.marts.readmissions import readmission_summary, readmissions
 from medsynergy.marts.risk import risk, risk_summary
 from medsynergy.marts.service_category import service_category
 from medsynergy.marts.utilisation import utilisation
@@ -34,6 +42,8 @@ class Mart:
     by: tuple[tuple[str, str], ...] = ()
     # columns that add up across rows (what `show --by` sums)
     additive: tuple[str, ...] = ()
+    # keyword options of `build` that `measure` passes on when given (e.g. paid_through)
+    options: tuple[str, ...] = ()
 
 
 PAYER_PLAN = (("payer", "payer"), ("plan", "plan"))
@@ -73,6 +83,27 @@ MARTS: tuple[Mart, ...] = (
          by=PAYER_PLAN,
          additive=("member_months", "admissions", "bed_days", "ed_visits",
                    "ed_visits_treat_and_release", "office_em_visits", "integrative_visits")),
+    Mart("readmissions", "Every stay: index status, first 30-day (unplanned) readmission, LACE.",
+         ("inpatient_stays", "member_months", "ed_visits", "medical_claim"), readmissions,
+         by=PAYER_PLAN, additive=("index_flag", "readmit_30_flag", "unplanned_readmit_30_flag"),
+         options=("paid_through", "spec")),
+    Mart("readmission_summary", "Index stays, readmissions and rates per payer x plan x year.",
+         ("readmissions",), readmission_summary, by=PAYER_PLAN),
+    Mart("opioid_fills", "Every opioid fill with its MME per day (CDC NDC-MME conventions).",
+         ("pharmacy_claim",), build_opioid_fills, by=PAYER_PLAN),
+    Mart("opioid_members", "Per member x payer x year: fills, max daily MME, days >= 50 / 90.",
+         ("pharmacy_claim",), build_opioid_members, by=(("payer", "payer"),)),
+    Mart("opioid_summary", "Per payer x year: opioid users, high-dose members, fills per 1,000.",
+         ("opioid_members", "member_months"), build_opioid_summary, by=(("payer", "payer"),)),
+    Mart("attribution", "Each member x year to one TIN and NPI, MSSP style (plurality of "
+         "primary-care allowed charges).", ("medical_claim", "provider", "member_months"),
+         attribution, additive=("attributed_flag", "allowed_amount")),
+    Mart("attribution_summary", "Members attributed per year x TIN (null TIN: unattributed).",
+         ("attribution",), attribution_summary),
+    Mart("promis", "PROMIS Global Health T-scores and change from each member's baseline.",
+         ("observation",), promis_scores),
+    Mart("promis_summary", "Per scale x year: members followed, mean change, share improved.",
+         ("promis",), promis_summary),
     Mart("risk", "CMS-HCC V24, V28 (and ESRD) scores and the blend per member x payment year.",
          ("medical_claim", "eligibility"), risk),
     Mart("risk_summary", "One row per member x payment year: every model's score side by side.",
@@ -106,9 +137,12 @@ def selected(only: Sequence[str] = ()) -> list[Mart]:
     return [m for m in MARTS if m.name in wanted]
 
 
-def build(m: Mart, table: Callable[[str], ibis.Table]) -> ibis.Table:
-    """The expression of mart `m`, reading its inputs with `table`."""
-    return m.build(*(table(i) for i in m.inputs))
+def build(m: Mart, table: Callable[[str], ibis.Table],
+          options: Mapping[str, object] | None = None) -> ibis.Table:
+    """The expression of mart `m`, reading its inputs with `table`; `options` (e.g.
+    paid_through, spec) go to the marts that take them."""
+    given = {k: v for k, v in (options or {}).items() if k in m.options and v is not None}
+    return m.build(*(table(i) for i in m.inputs), **given)
 
 
 def rollup(m: Mart, t: ibis.Table, dimension: str) -> ibis.Table:
