@@ -257,25 +257,22 @@ def measure(
         "--readmission-spec", help="default, or cms-hwr (CMS hospital-wide: 65+).")] = "default",
 ) -> None:
     """Build every mart (or `--only` some) from the warehouse and store them together."""
-    from medsynergy.marts.registry import build, selected
+    from medsynergy.marts.registry import publish_plan, selected
 
     marts = selected(only or ())
     options = {"paid_through": _date_option("--paid-through", paid_through),
                "spec": readmission_spec}
     with _open() as wh, Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), console=err) as progress:
-        task = progress.add_task("marts", total=len(marts))
+        stored = [m for m in marts if m.persist]
+        task = progress.add_task("marts", total=len(stored))
 
-        def maker(m: Any) -> Any:
-            def make() -> Any:
-                progress.update(task, description=m.name)
-                expr = build(m, wh.table, options)
-                progress.advance(task)
-                return expr
-            return make
+        def built(m: Any) -> None:
+            progress.update(task, description=m.name)
+            progress.advance(task)
 
-        wh.publish([(m.name, maker(m)) for m in marts])
-        counts = [{"mart": m.name, "rows": wh.count(m.name)} for m in marts]
+        wh.publish(publish_plan(stored, wh.table, options, built))
+        counts = [{"mart": m.name, "rows": wh.count(m.name)} for m in stored]
         warning = _runout(wh, options["paid_through"]) if any(
             m.name == "readmissions" for m in marts) else None
     _emit(counts, Format.table, "Marts built")
@@ -315,6 +312,9 @@ def show(
     from medsynergy.marts.registry import mart, rollup
 
     m = mart(name)
+    if not m.persist:
+        raise UserError(f"mart {m.name} is not stored (it is computed inside the marts that "
+                        "read it); see the summary marts, e.g. service_category_summary")
     with _open(read_only=True) as wh:
         if not wh.derived_exists(m.name):
             raise UserError(f"mart {m.name} has not been built; run `medsynergy measure`")

@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import plotly.offline
 import pytest
@@ -288,3 +289,211 @@ def test_small_cells_are_suppressed(tmp_path: Path) -> None:
     assert total[4:6] == ["300.30", "375.00"]
     assert "Cells describing fewer than 11 members are suppressed" in text
     assert "this-run" not in tables  # no load results passed
+
+
+# -- measure sections (marts) ----------------------------------------------------------------
+MEASURE_SECTIONS = {"pmpm": "Paid PMPM by service category",
+                    "utilisation": "Utilisation per 1,000 member-years",
+                    "readmissions": "Readmissions", "risk": "Risk score distribution",
+                    "attribution": "Attribution"}
+CENT = Decimal("0.01")
+TENTH = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class Measured:
+    wh: Warehouse
+    text: str
+
+    @property
+    def tables(self) -> dict[str, list[list[str]]]:
+        return tables_of(self.text)
+
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        """Rows of `query` run by DuckDB itself on the warehouse's tables."""
+        return list(self.wh.raw.execute(query).fetchall())  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Measured]:
+    """1,000 synthetic members over 2024-2025 (payment year 2025 has risk scores), loaded and
+    measured (every mart published), and its report."""
+    from medsynergy.marts.registry import MARTS, publish_plan
+    from medsynergy.synth import generate
+
+    tmp = tmp_path_factory.mktemp("measured")
+    generate(tmp / "data", members=1000, years=(2024, 2025), seed=7)
+    wh = medsynergy.connect(tmp / "wh.duckdb")
+    medsynergy.ingest_paths(wh, [tmp / "data"], source="synth")
+    wh.publish(publish_plan(MARTS, wh.table))
+    text = write_report(wh, tmp / "report.html").read_text(encoding="utf-8")
+    yield Measured(wh, text)
+    wh.close()
+
+
+def half_up(value: Decimal, unit: Decimal) -> Decimal:
+    return value.quantize(unit, rounding=ROUND_HALF_UP)
+
+
+def num(cell: str) -> Decimal:
+    return Decimal(cell.replace(",", "").rstrip("%"))
+
+
+def test_measure_sections_note_missing_marts(report: Report) -> None:
+    """The demo warehouse was never measured: each section says so instead of failing."""
+    for section_id, heading in MEASURE_SECTIONS.items():
+        assert f"<h2>{heading}</h2>" in report.text
+        assert f"{section_id}-missing" in report.tables
+        assert section_id not in report.tables
+    assert report.text.count("run <code>medsynergy measure</code>") == len(MEASURE_SECTIONS)
+    assert 'id="chart-pmpm"' not in report.text
+
+
+def test_measure_sections_present(measured: Measured) -> None:
+    for section_id, heading in MEASURE_SECTIONS.items():
+        assert f"<h2>{heading}</h2>" in measured.text
+        assert f"{section_id}-missing" not in measured.tables
+    assert "<h3>Total cost of care per year</h3>" in measured.text
+    assert 'id="chart-pmpm"' in measured.text
+    assert 'id="chart-risk"' in measured.text
+    assert "medsynergy measure</code>" not in measured.text
+
+
+def test_pmpm_per_year_is_exact(measured: Measured) -> None:
+    """Total paid PMPM of a year = all paid in `cost` / every member month of the year."""
+    rows = measured.tables["pmpm"]
+    total = rows[-1]
+    assert total[0] == "Total"
+    for i, year in enumerate((2024, 2025)):
+        [(paid,)] = measured.sql(f"select sum(paid_amount) from cost where year = {year}")
+        [(months,)] = measured.sql(f"select count(*) from member_months where year = {year}")
+        assert total[2 + i] == f"{half_up(paid / months, CENT):,.2f}"
+        [(em,)] = measured.sql("select sum(paid_amount) from cost where year = "
+                               f"{year} and service_category = 'professional_em'")
+        row = next(r for r in rows if r[1] == "professional_em")
+        assert row[0] == "professional"
+        assert row[2 + i] == f"{half_up(em / months, CENT):,.2f}"
+    # every category adds up to the total within the rounding of each cell
+    cats = sum((num(r[2]) for r in rows[:-1]), Decimal(0))
+    assert abs(cats - num(total[2])) <= CENT * len(rows) / 2
+
+
+def test_pmpm_denominator_counts_each_month_once(measured: Measured) -> None:
+    # member_months repeats on every category row of `cost`: taken once per payer x plan x
+    # month it is the member months of the months with claims (every month, here)
+    [(from_cost,)] = measured.sql(
+        "select sum(member_months) from (select distinct payer, plan, month_start_date, "
+        "member_months from cost where year = 2024)")
+    [(all_months,)] = measured.sql("select count(*) from member_months where year = 2024")
+    assert from_cost == all_months
+
+
+def test_total_cost_of_care_is_exact(measured: Measured) -> None:
+    rows = {r[0]: r for r in measured.tables["cost-totals"]}
+    assert list(rows) == ["2024", "2025"]
+    for year, row in rows.items():
+        [(paid, allowed, months, people)] = measured.sql(
+            "select sum(paid_amount), sum(allowed_amount), sum(member_months), "
+            f"(select count(distinct person_id) from member_months where year = {year}) "
+            f"from cost_totals where year = {year}")
+        assert row[1] == f"{people:,}"
+        assert row[2] == f"{months:,}"
+        assert row[4:6] == [f"{paid:,.2f}", f"{allowed:,.2f}"]
+        assert row[6] == f"{half_up(paid / months, CENT):,.2f}"
+        assert row[8] == f"{half_up(paid * 12 / months, CENT):,.2f}"
+        assert row[6] == measured.tables["pmpm"][-1][1 + len(rows) - (2025 - int(year))]
+
+
+def test_utilisation_per_thousand_is_exact(measured: Measured) -> None:
+    rows = {r[0]: r for r in measured.tables["utilisation"]}
+    assert list(rows) == ["2024", "2025"]
+    measures = ("admissions", "bed_days", "ed_visits", "office_em_visits", "integrative_visits")
+    for year, row in rows.items():
+        [got] = measured.sql(
+            "select sum(member_months), "
+            + ", ".join(f"sum({m})" for m in measures)
+            + f" from utilisation where year = {year}")
+        months = Decimal(got[0])
+        assert row[1] == f"{int(months):,}"
+        for i, n in enumerate(got[1:]):
+            assert row[2 + 2 * i] == f"{int(n):,}"
+            assert row[3 + 2 * i] == f"{half_up(Decimal(n) * 12_000 / months, TENTH):,.1f}"
+    # admissions counted independently from the inpatient stays: first stay of each episode
+    [(admissions,)] = measured.sql(
+        "select count(*) from inpatient_stays where year(admission_date) = 2024 "
+        "and (stay_id = episode_id or episode_id is null)")
+    assert rows["2024"][2] == f"{admissions:,}"
+
+
+def test_readmission_rate_is_exact(measured: Measured) -> None:
+    rows = {r[0]: r for r in measured.tables["readmissions"]}
+    [(index, readmits)] = measured.sql(
+        "select count(*), sum(readmit_30_flag) from readmissions "
+        "where index_flag = 1 and year(discharge_date) = 2024")
+    assert index >= SMALL_CELL
+    assert readmits >= SMALL_CELL
+    row = rows["2024"]
+    assert row[1:3] == [f"{index:,}", f"{readmits:,}"]
+    assert row[3] == f"{half_up(Decimal(readmits) * 100 / index, TENTH)}%"
+    assert re.fullmatch(r"\d+\.\d%", row[3])
+
+
+def test_risk_score_distribution(measured: Measured) -> None:
+    [(year,)] = measured.sql("select max(payment_year) from risk")
+    assert f"Payment year {year}" in measured.text
+    stats = {m: (n, mean, median, p90) for m, n, mean, median, p90 in measured.sql(
+        "select model, count(distinct person_id), avg(normalized_score), "
+        "median(normalized_score), quantile_cont(normalized_score, 0.9) "
+        f"from risk where payment_year = {year} group by model")}
+    rows = {r[0]: r for r in measured.tables["risk-scores"]}
+    assert set(rows) == set(stats)
+    for model, (n, mean, median, p90) in stats.items():
+        if n < SMALL_CELL:
+            assert rows[model][1:] == [f"<{SMALL_CELL}"] * 4
+        else:
+            assert rows[model][1:] == [f"{n:,}", f"{mean:.3f}", f"{median:.3f}", f"{p90:.3f}"]
+    assert rows["blend"][1] != f"<{SMALL_CELL}"
+    # the histogram: every blend member in one bin; small bins suppressed
+    hist = measured.tables["risk-histogram"]
+    shown = [int(num(c)) for _, c in hist if c != f"<{SMALL_CELL}"]
+    hidden = [c for _, c in hist if c == f"<{SMALL_CELL}"]
+    [(blend, low)] = measured.sql(
+        "select count(*), count(*) filter (where normalized_score >= 0.5 "
+        f"and normalized_score < 0.75) from risk where payment_year = {year} "
+        "and model = 'blend'")
+    assert sum(shown) <= blend <= sum(shown) + len(hidden) * (SMALL_CELL - 1)
+    assert dict((b, c) for b, c in hist)["0.50-0.75"] == f"{low:,}"
+
+
+def test_attribution_per_year_and_top_tins(measured: Measured) -> None:
+    rows = {r[0]: r for r in measured.tables["attribution"]}
+    assert list(rows) == ["2024", "2025"]
+    for year, row in rows.items():
+        [(att, step1, step2, una)] = measured.sql(
+            "select count(*) filter (where attributed_flag = 1), count(*) filter (where step = 1), "
+            "count(*) filter (where step = 2), count(*) filter (where attributed_flag = 0) "
+            f"from attribution where year = {year}")
+        expect = [f"<{SMALL_CELL}" if 0 < n < SMALL_CELL else f"{n:,}"
+                  for n in (att, step1, step2, una)]
+        assert row[1:5] == expect
+        if una >= SMALL_CELL:
+            assert row[5] == f"{half_up(Decimal(att) * 100 / (att + una), TENTH)}%"
+    assert "<h3>Top 10 TINs by attributed members, 2025</h3>" in measured.text
+    tins = measured.tables["attribution-tins"]
+    top = measured.sql(
+        "select attributed_tin, count(*) n from attribution where year = 2025 "
+        "and attributed_flag = 1 group by 1 order by n desc, 1 limit 10")
+    assert [r[0] for r in tins] == [t for t, _ in top]
+    for row, (_, n) in zip(tins, top, strict=True):
+        assert row[1] == (f"<{SMALL_CELL}" if n < SMALL_CELL else f"{n:,}")
+        if n < SMALL_CELL:
+            assert row[4] == f"<{SMALL_CELL}"
+
+
+def test_measure_sections_suppress_small_member_counts(measured: Measured) -> None:
+    ids = ("readmissions", "risk-scores", "risk-histogram", "attribution", "attribution-tins")
+    for table_id in ids:
+        for row in measured.tables[table_id]:
+            for cell in row[1:]:
+                if re.fullmatch(r"[0-9,]+", cell):
+                    assert int(cell.replace(",", "")) == 0 or int(cell.replace(",", "")) >= SMALL_CELL

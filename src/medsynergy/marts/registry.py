@@ -15,8 +15,10 @@ import ibis
 from medsynergy.errors import UserError
 from medsynergy.marts.attribution import attribution, attribution_summary
 from medsynergy.marts.claims_by_month import claims_by_month
+from medsynergy.marts.codes import code_coverage
 from medsynergy.marts.cost import cost, cost_outside_enrollment, cost_totals
 from medsynergy.marts.encounters import ed_visits, inpatient_stays
+from medsynergy.marts.kpis import kpis
 from medsynergy.marts.member_months import member_months, person_years
 from medsynergy.marts.opioids import (
     build_opioid_fills,
@@ -26,7 +28,7 @@ from medsynergy.marts.opioids import (
 from medsynergy.marts.promis import promis_scores, promis_summary
 from medsynergy.marts.readmissions import readmission_summary, readmissions
 from medsynergy.marts.risk import risk, risk_summary
-from medsynergy.marts.service_category import service_category
+from medsynergy.marts.service_category import service_category, service_category_summary
 from medsynergy.marts.utilisation import utilisation
 
 Build = Callable[..., ibis.Table]
@@ -44,6 +46,9 @@ class Mart:
     additive: tuple[str, ...] = ()
     # keyword options of `build` that `measure` passes on when given (e.g. paid_through)
     options: tuple[str, ...] = ()
+    # False: not stored; the marts that read it compute it inline (a line-level copy of
+    # the claims costs more to write than to recompute in each reader)
+    persist: bool = True
 
 
 PAYER_PLAN = (("payer", "payer"), ("plan", "plan"))
@@ -59,8 +64,13 @@ MARTS: tuple[Mart, ...] = (
          ("medical_claim",), claims_by_month,
          by=(("payer", "payer"), ("month", "service_month")),
          additive=("claim_lines", "claims", *MONEY)),
-    Mart("service_category", "Every medical claim line with its service category and group.",
-         ("medical_claim",), service_category, by=PAYER_PLAN, additive=MONEY),
+    Mart("service_category", "Every medical claim line with its service category and group "
+         "(computed inline by the marts that read it, not stored).",
+         ("medical_claim",), service_category, by=PAYER_PLAN, additive=MONEY, persist=False),
+    Mart("service_category_summary", "Lines, paid and allowed per service category and the "
+         "rule that assigned it (R99: unmatched lines).",
+         ("service_category",), service_category_summary,
+         additive=("claim_lines", *MONEY)),
     Mart("inpatient_stays", "Acute inpatient stays (merged claims) with transfer episodes.",
          ("medical_claim",), inpatient_stays, by=PAYER_PLAN,
          additive=("claim_count", "length_of_stay", "admitted_through_ed_flag", *MONEY)),
@@ -108,6 +118,13 @@ MARTS: tuple[Mart, ...] = (
          ("medical_claim", "eligibility"), risk),
     Mart("risk_summary", "One row per member x payment year: every model's score side by side.",
          ("risk",), risk_summary),
+    Mart("kpis", "Per attributed TIN x year: risk-adjusted PMPM, readmissions, ED/1,000, 7-day "
+         "follow-up, high-dose opioids, PROMIS, AWV; small-cell flags.",
+         ("attribution", "member_months", "service_category", "pharmacy_claim", "risk",
+          "readmissions", "ed_visits", "opioid_members", "promis"), kpis),
+    Mart("code_coverage", "Per diagnosis code system: lines usable as ICD-10-CM (mapped from "
+         "ICD-9-CM by the GEMs) and the share not classifiable.",
+         ("medical_claim",), code_coverage),
 )
 
 
@@ -154,3 +171,26 @@ def rollup(m: Mart, t: ibis.Table, dimension: str) -> ibis.Table:
     sums = {c: t[c].sum() for c in m.additive}
     return t.group_by(t[column].name(dimension)).aggregate(rows=t.count(), **sums).order_by(
         dimension)
+
+
+def publish_plan(marts: Sequence[Mart], table: Callable[[str], ibis.Table],
+                 options: Mapping[str, object] | None = None,
+                 on_build: Callable[[Mart], None] | None = None,
+                 ) -> list[tuple[str, Callable[[], ibis.Table]]]:
+    """What `Warehouse.publish` stores for `marts`: (name, expression maker) of each stored
+    mart, in order. Marts that are not stored are computed inline where they are read."""
+    inline = {m.name: m for m in MARTS if not m.persist}
+
+    def read(name: str) -> ibis.Table:
+        m = inline.get(name)
+        return build(m, read, options) if m is not None else table(name)
+
+    def maker(m: Mart) -> Callable[[], ibis.Table]:
+        def make() -> ibis.Table:
+            expr = build(m, read, options)
+            if on_build is not None:
+                on_build(m)
+            return expr
+        return make
+
+    return [(m.name, maker(m)) for m in marts if m.persist]

@@ -2,8 +2,11 @@
 
 Self-contained means it opens offline: plotly.js from the plotly wheel is embedded once
 in a <script> in the head, and nothing is fetched from a CDN. The report shows aggregates
-only: medical spend by service month, where every input row of every load went (loaded,
-quarantined, findings) and the row count of each canonical table.
+only: medical spend by service month, the measures `medsynergy measure` publishes (PMPM
+by service category and total cost of care, utilisation per 1,000, readmission rates, the
+risk score distribution and attribution: `marts_sections.py`; a note naming
+`medsynergy measure` when a mart is missing), where every input row of every load went
+(loaded, quarantined, findings) and the row count of each canonical table.
 
 Small-cell suppression (DESIGN.md, "Reliability and privacy"): a cell describing 1 to 10
 members is shown as "<11", and so are the amounts of a month whose claims describe fewer
@@ -235,7 +238,7 @@ def _quarantine_chart(rows: Sequence[Row]) -> str:
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2933;padding:0 1rem}
-h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #d9e2ec;padding-bottom:.3rem}
+h1{margin-bottom:.2rem}h3{margin-top:1.4rem}h2{margin-top:2.2rem;border-bottom:1px solid #d9e2ec;padding-bottom:.3rem}
 .meta{color:#52606d;margin:0}.meta code{font-size:.9em}
 table{border-collapse:collapse;margin:.8rem 0;font-size:.92rem;display:block;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #d9e2ec;padding:.3rem .6rem;text-align:left;vertical-align:top}
@@ -247,6 +250,8 @@ th{background:#f0f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
 def render_report(wh: Warehouse, *, title: str = "medsynergy report",
                   loads: Sequence[LoadResult] = ()) -> str:
     """The report as one HTML document (see the module docstring)."""
+    from medsynergy.reports.marts_sections import measure_sections  # (it imports this module)
+
     months = monthly_spend(wh)
     quarantine = rows_by_rule(wh, QUARANTINE.name)
     findings = rows_by_rule(wh, DQ_FINDING.name)
@@ -260,6 +265,7 @@ def render_report(wh: Warehouse, *, title: str = "medsynergy report",
         f" &middot; warehouse <code>{e(str(where))}</code></p>",
         "<h2>Summary</h2>", _summary(months, wh),
         "<h2>Medical spend by service month</h2>", _spend(months),
+        *measure_sections(wh),
     ]
     if loads:
         sections += ["<h2>This run</h2>", _this_run(loads)]
@@ -275,7 +281,9 @@ def render_report(wh: Warehouse, *, title: str = "medsynergy report",
         "Amounts are in USD, exact to the cent, over the final version of each claim line "
         "(superseded versions and reversals excluded). Service month: the month of "
         "claim_start_date. Members enrolled: an eligibility span covers any day of the month; "
-        "PMPM = amount / members enrolled.</p></footer>",
+        "PMPM = amount / members enrolled. Measure sections: counts of members, stays, visits "
+        "and admissions from 1 to 10 are suppressed with the ratios that would give them "
+        "back, and a year with fewer than 11 members enrolled shows no amounts.</p></footer>",
     ]
     plotly_js = plotly.offline.get_plotlyjs()
     return (
