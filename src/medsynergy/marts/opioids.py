@@ -185,8 +185,8 @@ def _drug_fills(pharmacy_claim: ir.Table, ndc: ir.Table, keep: ir.BooleanValue) 
     return j.mutate(
         year=j.dispensing_date.year().cast("int64"),
         fill_start=j.dispensing_date,
-        fill_end=ibis.ifelse(valid, j.dispensing_date + (j.days_supply - 1).as_interval("D"),
-                             ibis.null("date")),
+        fill_end=ibis.ifelse(valid, _as_date(
+            j.dispensing_date + (j.days_supply - 1).as_interval("D")), ibis.null("date")),
         invalid_days_supply_flag=_flag(~valid),
         days_supply_over_cap_flag=_flag(j.days_supply > MAX_DAYS_SUPPLY),
     )
@@ -368,6 +368,13 @@ def opioid_summary(opioid_members: ir.Table, member_months: ir.Table) -> ir.Tabl
 
 
 # -- registry-shaped builds (pure functions of canonical tables / marts) ------------------------
+
+
+def _as_date(day: ir.DateValue) -> ir.DateValue:
+    """A date + interval as a DATE on both engines: DuckDB computes a TIMESTAMP (at
+    midnight) where Spark keeps a DATE, and Ibis, typing both as date, drops a plain cast;
+    going through the ISO text forces it."""
+    return day.cast("string").left(10).cast("date")
 
 
 def build_opioid_fills(pharmacy_claim: ir.Table) -> ir.Table:

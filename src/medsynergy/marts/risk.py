@@ -319,11 +319,13 @@ def _hccs(dx: ir.Table, pm: ir.Table, dx_to_cc: ir.Table, edits: ir.Table,
                      ed.cc_override, ed.cc)
     ccs = ed.select("person_id", "model_name", cc=cc).distinct()
     # hierarchy pre-rules hard-coded in hccinfhir model_hierarchies.apply_hierarchies
+    # (the window is a column first, then filtered on: a window inside a filter compiles to
+    # SQL that Spark cannot resolve in the joins that follow)
     w = ibis.window(group_by=[ccs.person_id, ccs.model_name])
-    other_hf = ccs.cc.isin(V28_HF_OTHER).cast("int64").max().over(w)
+    ccs = ccs.mutate(_other_hf=ccs.cc.isin(V28_HF_OTHER).cast("int64").max().over(w))
     drop = ((ccs.model_name == MODEL_NAMES[ESRD_MODEL]) & ccs.cc.isin(ESRD_V24_DROPPED)) | (
-        (ccs.model_name == MODEL_NAMES["v28"]) & (ccs.cc == "223") & (other_hf == 0))
-    ccs = ccs.filter(~drop)
+        (ccs.model_name == MODEL_NAMES["v28"]) & (ccs.cc == "223") & (ccs._other_hf == 0))
+    ccs = ccs.filter(~drop).select("person_id", "model_name", "cc")
     h = hierarchies
     children = ccs.join(h, [ccs.model_name == h.model, ccs.cc == h.cc_parent]).select(
         "person_id", "model_name", child=h.cc_child)
@@ -354,16 +356,18 @@ def _variables(pm: ir.Table, hccs: ir.Table, interactions: ir.Table) -> ir.Table
         demo(pm.pbd, "PBDual_" + pm.sex_word + "_" + pm.age_word),
         hccs.select("person_id", "model_name", variable="HCC" + hccs.cc),
     ]
+    # interactions by equality joins through the interaction table (cc_a, then cc_b of the
+    # same person), never forming every pair of a person's CCs
     a = hccs
-    b = hccs.view()
-    pairs = a.join(b, [a.person_id == b.person_id, a.model_name == b.model_name, a.cc <= b.cc])
-    pairs = pairs.select(a.person_id, a.model_name, cc_a=a.cc, cc_b=b.cc)
-    flags = pm.select("person_id", "model_name", "disabled", "non_aged")
-    pairs = pairs.join(flags, list(PERSON_MODEL))
     i = interactions
-    fired = pairs.join(i, [pairs.model_name == i.model, pairs.cc_a == i.cc_a,
-                           pairs.cc_b == i.cc_b, pairs.disabled == i.disabled,
-                           pairs.non_aged == i.non_aged])
+    first = a.join(i, [a.model_name == i.model, a.cc == i.cc_a]).select(
+        a.person_id, a.model_name, i.cc_b, i.disabled, i.non_aged, i.interaction)
+    b = hccs.view()
+    both = first.join(b, [first.person_id == b.person_id, first.model_name == b.model_name,
+                          first.cc_b == b.cc]).select(
+        first.person_id, first.model_name, first.disabled, first.non_aged, first.interaction)
+    flags = pm.select("person_id", "model_name", "disabled", "non_aged")
+    fired = both.join(flags, [*PERSON_MODEL, "disabled", "non_aged"])
     parts.append(fired.select("person_id", "model_name", variable=fired.interaction).distinct())
     counts = hccs.group_by(list(PERSON_MODEL)).aggregate(n=hccs.count())
     parts.append(counts.select("person_id", "model_name", variable=ibis.ifelse(
