@@ -26,27 +26,29 @@ def con() -> Iterator[ibis.BaseBackend]:
         backend.disconnect()
 
 
-def table(con: ibis.BaseBackend, name: str, rows: Sequence[dict[str, Any]]) -> ibis.Table:
-    """A canonical table `name` holding `rows`; columns not given are null.
-
-    Dates may be written as 'YYYY-MM-DD' strings and money as str/int/Decimal.
-    """
-    schema = TABLES[name].ibis_schema()
-    data: dict[str, list[Any]] = {c: [] for c in schema}
-    for r in rows:
-        unknown = set(r) - set(schema)
+def memtable(types: dict[str, pa.DataType], data: Sequence[dict[str, Any]]) -> ibis.Table:
+    """A table of `types` holding `data`: dates as 'YYYY-MM-DD', money as str/int/Decimal;
+    columns not given are null (for mart-shaped inputs that are not canonical tables)."""
+    cols: dict[str, list[Any]] = {c: [] for c in types}
+    for r in data:
+        unknown = set(r) - set(types)
         if unknown:
-            raise KeyError(f"{name} has no columns {sorted(unknown)}")
-        for c, kind in schema.items():
+            raise KeyError(f"unknown columns {sorted(unknown)}")
+        for c, ty in types.items():
             v = r.get(c)
-            if v is not None and kind.is_date() and isinstance(v, str):
+            if v is not None and pa.types.is_date(ty) and isinstance(v, str):
                 v = dt.date.fromisoformat(v)
-            if v is not None and kind.is_decimal() and not isinstance(v, Decimal):
+            if v is not None and pa.types.is_decimal(ty) and not isinstance(v, Decimal):
                 v = Decimal(str(v))
-            data[c].append(v)
-    arrow = pa.table({c: pa.array(v, type=schema[c].to_pyarrow()) for c, v in data.items()})
+            cols[c].append(v)
+    return ibis.memtable(pa.table({c: pa.array(v, type=types[c]) for c, v in cols.items()}))
+
+
+def table(con: ibis.BaseBackend, name: str, rows: Sequence[dict[str, Any]]) -> ibis.Table:
+    """A canonical table `name` holding `rows`; columns not given are null."""
     del con  # memtables run on whichever backend executes the expression
-    return ibis.memtable(arrow)
+    schema = TABLES[name].ibis_schema()
+    return memtable({c: kind.to_pyarrow() for c, kind in schema.items()}, rows)
 
 
 def rows(con: ibis.BaseBackend, expr: ibis.Table, columns: Sequence[str] | None = None,

@@ -15,7 +15,7 @@ import pytest
 
 from medsynergy.marts.kpis import COLUMNS, kpis
 
-from .conftest import rows, table
+from .conftest import memtable, rows, table
 
 M = Decimal
 D = dt.date.fromisoformat
@@ -37,23 +37,6 @@ ED_T = {"person_id": S, "visit_date": DATE, "payer": S, "plan": S, "admitted_fla
 OPIOID_T = {"person_id": S, "payer": S, "year": INT, "opioid_fill_count": INT, "any_90_flag": INT}
 PROMIS_T = {"person_id": S, "observation_date": DATE, "year": INT, "scale": S,
             "change_from_baseline": MONEY_T, "is_baseline": INT}
-
-
-def memtable(types: dict[str, pa.DataType], data: Sequence[dict[str, Any]]) -> ibis.Table:
-    """A mart-shaped input: dates as 'YYYY-MM-DD', money as str; missing columns null."""
-    cols: dict[str, list[Any]] = {c: [] for c in types}
-    for r in data:
-        unknown = set(r) - set(types)
-        if unknown:
-            raise KeyError(f"unknown columns {sorted(unknown)}")
-        for c, ty in types.items():
-            v = r.get(c)
-            if v is not None and pa.types.is_date(ty) and isinstance(v, str):
-                v = D(v)
-            if v is not None and pa.types.is_decimal(ty) and not isinstance(v, Decimal):
-                v = Decimal(str(v))
-            cols[c].append(v)
-    return ibis.memtable(pa.table({c: pa.array(v, type=types[c]) for c, v in cols.items()}))
 
 
 # -- the population ----------------------------------------------------------------------------
