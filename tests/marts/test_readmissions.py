@@ -368,11 +368,13 @@ def test_paid_through_defaults_to_latest_paid_date(con: ibis.BaseBackend) -> Non
 
 def test_runout_warning_under_three_months() -> None:
     assert runout_warning(D("2025-03-31"), D("2024-12-31")) is None
-    assert runout_warning(D("2025-03-30"), D("2024-12-31")) is not None
-    message = runout_warning(D("2025-01-15"), D("2024-12-31"))
-    assert message is not None
-    assert "2025-01-15" in message
-    assert "2024-12-31" in message
+    # one day short of 3 months warns, naming both dates
+    assert runout_warning(D("2025-03-30"), D("2024-12-31")) == (
+        "claims run-out is under 3 months: paid through 2025-03-30, last discharge "
+        "2024-12-31; readmissions of recent stays may be missing")
+    message = str(runout_warning(D("2025-01-15"), D("2024-12-31")))
+    assert message.startswith("claims run-out is under 3 months: paid through 2025-01-15,")
+    assert "last discharge 2024-12-31" in message
     assert runout_warning(D("2025-01-15"), None) is None
     # month ends clip: Nov 30 + 3 months is Feb 28
     assert runout_warning(D("2025-02-28"), D("2024-11-30")) is None
