@@ -186,19 +186,25 @@ def code_coverage(medical_claim: ir.Table) -> ir.Table:
     lines with no code mapped), diagnosis_codes_unmapped (ICD-9 codes without a GEM target)
     and share_not_classifiable = lines_not_classifiable / lines_with_diagnosis,
     DECIMAL(18,4) rounded half up, null without diagnoses."""
-    c = _classified(medical_claim)
+    # The outcome of a line depends only on its type and codes: classify each distinct
+    # combination once and weight it by its number of lines (lines repeat their claim's
+    # diagnoses, so there are far fewer combinations than lines).
+    mc = medical_claim
+    sets = mc.group_by(["diagnosis_code_type", *DIAGNOSES]).aggregate(
+        _lines=mc.count().cast("int64"))
+    c = _classified(sets)
 
-    def flag(cond: ir.BooleanValue) -> ir.IntegerValue:
-        return cond.fill_null(False).cast("int64")
+    def lines(cond: ir.BooleanValue) -> ir.IntegerValue:
+        return ibis.ifelse(cond.fill_null(False), c._lines, 0).cast("int64")
 
     other = c._has_dx & ~c._icd10_usable & (c.diagnosis_mapped_from.isnull())
     g = c.group_by(diagnosis_code_type=c._source_type).aggregate(
-        claim_lines=c.count().cast("int64"),
-        lines_with_diagnosis=flag(c._has_dx).sum().cast("int64"),
-        lines_icd10=flag(c._icd10_usable).sum().cast("int64"),
-        lines_mapped_from_icd9=flag(c._mapped_any).sum().cast("int64"),
-        lines_other_system=flag(other).sum().cast("int64"),
-        diagnosis_codes_unmapped=c.unmapped_diagnosis_count.sum().cast("int64"),
+        claim_lines=c._lines.sum().cast("int64"),
+        lines_with_diagnosis=lines(c._has_dx).sum().cast("int64"),
+        lines_icd10=lines(c._icd10_usable).sum().cast("int64"),
+        lines_mapped_from_icd9=lines(c._mapped_any).sum().cast("int64"),
+        lines_other_system=lines(other).sum().cast("int64"),
+        diagnosis_codes_unmapped=(c.unmapped_diagnosis_count * c._lines).sum().cast("int64"),
     )
     g = g.mutate(lines_not_classifiable=g.lines_with_diagnosis - g.lines_icd10)
     g = g.mutate(share_not_classifiable=_ratio(g.lines_not_classifiable,

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis
+import ibis.expr.operations as ops
 
 from medsynergy.errors import UserError
 from medsynergy.marts.attribution import attribution, attribution_summary
@@ -27,7 +28,7 @@ from medsynergy.marts.opioids import (
 )
 from medsynergy.marts.promis import promis_scores, promis_summary
 from medsynergy.marts.readmissions import readmission_summary, readmissions
-from medsynergy.marts.risk import risk, risk_summary
+from medsynergy.marts.risk import risk_hccs, risk_members, risk_scores, risk_summary
 from medsynergy.marts.service_category import service_category, service_category_summary
 from medsynergy.marts.utilisation import utilisation
 
@@ -114,8 +115,14 @@ MARTS: tuple[Mart, ...] = (
          ("observation",), promis_scores),
     Mart("promis_summary", "Per scale x year: members followed, mean change, share improved.",
          ("promis",), promis_summary),
+    Mart("risk_members", "Risk stage 1: per member x payment year x CMS-HCC model, the "
+         "demographics, flags and coefficient segment.", ("eligibility", "member_months"),
+         risk_members),
+    Mart("risk_hccs", "Risk stage 2: per member x payment year x model, the payment HCCs "
+         "(mapped, edited, hierarchies applied).", ("medical_claim", "risk_members"),
+         risk_hccs),
     Mart("risk", "CMS-HCC V24, V28 (and ESRD) scores and the blend per member x payment year.",
-         ("medical_claim", "eligibility"), risk),
+         ("risk_members", "risk_hccs"), risk_scores),
     Mart("risk_summary", "One row per member x payment year: every model's score side by side.",
          ("risk",), risk_summary),
     Mart("kpis", "Per attributed TIN x year: risk-adjusted PMPM, readmissions, ED/1,000, 7-day "
@@ -183,14 +190,24 @@ def publish_plan(marts: Sequence[Mart], table: Callable[[str], ibis.Table],
 
     def read(name: str) -> ibis.Table:
         m = inline.get(name)
-        return build(m, read, options) if m is not None else table(name)
+        return unsorted(build(m, read, options)) if m is not None else table(name)
 
     def maker(m: Mart) -> Callable[[], ibis.Table]:
         def make() -> ibis.Table:
-            expr = build(m, read, options)
+            expr = unsorted(build(m, read, options))
             if on_build is not None:
                 on_build(m)
             return expr
         return make
 
     return [(m.name, maker(m)) for m in marts if m.persist]
+
+
+def unsorted(expr: ibis.Table) -> ibis.Table:
+    """`expr` without its final ORDER BY. A stored table has no row order (readers such as
+    `show` and the tests order what they read), so sorting millions of rows to store them
+    is wasted work: the marts sort their output for readers of the expression itself."""
+    op = expr.op()
+    while isinstance(op, ops.Sort):
+        op = op.parent
+    return op.to_expr()

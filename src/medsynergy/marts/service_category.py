@@ -227,7 +227,16 @@ class _Codes:
     revenue: ir.StringValue
     pos: ir.StringValue
     hcpcs: ir.StringValue
-    claim_rehab_psych: ir.BooleanValue  # the claim has an IRF/IPF marker on any line
+
+
+#: The line columns the rules read. Every rule is a function of these (and of the claim's
+#: IRF/IPF marker), so the rules are evaluated once per distinct combination of them, not
+#: once per line: a population has a few thousand combinations for tens of millions of
+#: lines, and the rules hold dozens of pattern tests.
+RULE_INPUTS: tuple[str, ...] = (
+    "claim_type", "bill_type_code", "revenue_center_code", "place_of_service_code",
+    "hcpcs_code", "drg_code",
+)
 
 
 def _clean(col: ir.StringValue) -> ir.StringValue:
@@ -289,19 +298,13 @@ def _with_codes(t: ir.Table) -> tuple[ir.Table, _Codes]:
     # Professional: said so, or neither claim type nor type of bill (a CMS-1500 line).
     professional = (claim_type == "professional") | (
         t.claim_type.isnull() & facility.isnull())
-    revenue = _left_pad(_clean(t.revenue_center_code), 4)
-    # IRF/IPF is a property of the stay: a marker on any line of the claim marks all lines.
-    marker = in_codes(revenue, REV_REHAB_PSYCH) | in_codes(_clean(t.drg_code), DRG_REHAB_PSYCH)
-    claim_marker = ibis.cases((marker.fill_null(False), 1), else_=0).max().over(
-        group_by=[t.claim_id, t.data_source])
     n = t.mutate(
         _sc_institutional=institutional.fill_null(False),
         _sc_professional=professional.fill_null(False),
         _sc_facility=facility,
-        _sc_revenue=revenue,
+        _sc_revenue=_left_pad(_clean(t.revenue_center_code), 4),
         _sc_pos=_left_pad(_clean(t.place_of_service_code), 2),
         _sc_hcpcs=_clean(t.hcpcs_code),
-        _sc_claim_rehab_psych=claim_marker == 1,
     )
     return n, _Codes(
         institutional=n._sc_institutional,
@@ -310,18 +313,22 @@ def _with_codes(t: ir.Table) -> tuple[ir.Table, _Codes]:
         revenue=n._sc_revenue,
         pos=n._sc_pos,
         hcpcs=n._sc_hcpcs,
-        claim_rehab_psych=n._sc_claim_rehab_psych,
     )
 
 
+def _inpatient(c: _Codes) -> ir.BooleanValue:
+    return c.institutional & c.facility.isin(TOB_INPATIENT)
+
+
 def _conditions(c: _Codes) -> list[ir.BooleanValue]:
-    """One condition per rule of RULES, in the same order (a null condition is no match)."""
+    """One condition per rule of RULES but R01, in order (a null condition is no match).
+
+    R01 (inpatient rehab / psych) depends on the whole claim, not the line: it is applied
+    afterwards, to the lines these rules put in R02 on claims with an IRF/IPF marker."""
     inst, h = c.institutional, c.hcpcs
-    inpatient = inst & c.facility.isin(TOB_INPATIENT)
     em = in_codes(h, EVALUATION_MANAGEMENT)
     return [
-        inpatient & c.claim_rehab_psych,  # R01
-        inpatient,  # R02
+        _inpatient(c),  # R02
         inst & c.facility.isin(TOB_SNF),  # R03
         inst & c.facility.isin(TOB_HOME_HEALTH),  # R04
         inst & c.facility.isin(TOB_HOSPICE),  # R05
@@ -352,17 +359,45 @@ def _first_match(conditions: Sequence[ir.BooleanValue], values: Sequence[str],
     return ibis.cases(*branches, else_=ibis.literal(default))
 
 
+def _rule_table(medical_claim: ir.Table) -> ir.Table:
+    """One row per distinct combination of RULE_INPUTS: the rule and category the line
+    rules give it, and `_sc_marker` (the line is an IRF/IPF marker: revenue code or DRG)."""
+    t, codes = _with_codes(medical_claim.select(*RULE_INPUTS).distinct())
+    line_rules = RULES[1:]  # R01 is a claim rule (see _conditions)
+    conds = _conditions(codes)
+    marker = in_codes(codes.revenue, REV_REHAB_PSYCH) | in_codes(_clean(t.drg_code),
+                                                                 DRG_REHAB_PSYCH)
+    return t.select(
+        *RULE_INPUTS,
+        _sc_rule=_first_match(conds, [r.rule_id for r in line_rules], RULE_OTHER.rule_id),
+        _sc_marker=marker.fill_null(False),
+    )
+
+
+def _same(left: ir.Table, right: ir.Table, columns: Sequence[str],
+          suffix: str) -> list[ir.BooleanValue]:
+    """Null-safe equality of `columns` (IS NOT DISTINCT FROM / <=>): a null code is a code."""
+    return [left[c].identical_to(right[c + suffix]) for c in columns]
+
+
 def service_category(medical_claim: ir.Table) -> ir.Table:
     """One row per medical claim line: its key, service_category, group and deciding rule."""
-    t, codes = _with_codes(medical_claim)
-    conds = _conditions(codes)
-    rule_id = _first_match(conds, [r.rule_id for r in RULES], RULE_OTHER.rule_id)
-    category = _first_match(conds, [r.category for r in RULES], RULE_OTHER.category)
-    out = t.select(
-        *KEY_COLUMNS,
-        service_category=category,
-        service_category_rule=rule_id,
-    )
+    t = medical_claim
+    rules = _rule_table(t)
+    r = rules.rename({c + "_r": c for c in RULE_INPUTS})
+    # claims with an IRF/IPF marker on any line: their 11x lines are R01, not R02 (the
+    # marker is a property of the stay; one claim is one claim_id of one data_source)
+    markers = r.filter(r._sc_marker)
+    marked = t.join(markers, _same(t, markers, RULE_INPUTS, "_r")).select(
+        _m_claim=t.claim_id, _m_source=t.data_source).distinct()
+    lines = t.join(r, _same(t, r, RULE_INPUTS, "_r"))
+    lines = lines.left_join(marked, [lines.claim_id.identical_to(marked._m_claim),
+                                     lines.data_source.identical_to(marked._m_source)])
+    rule_id = ibis.ifelse((lines._sc_rule == "R02") & lines._m_claim.notnull(),
+                          RULES[0].rule_id, lines._sc_rule)
+    out = lines.select(*KEY_COLUMNS, service_category_rule=rule_id)
+    out = out.mutate(service_category=out.service_category_rule.substitute(
+        {r.rule_id: r.category for r in (*RULES, RULE_OTHER)}, else_=ibis.literal(OTHER)))
     out = out.mutate(service_category_group=_group(out.service_category))
     out = out.select(*KEY_COLUMNS, "service_category", "service_category_group",
                      "service_category_rule")
