@@ -13,6 +13,7 @@ import ibis
 import pyarrow as pa
 import pytest
 
+from medsynergy.marts.cost import member_spend
 from medsynergy.marts.kpis import COLUMNS, kpis
 
 from .conftest import memtable, rows, table
@@ -168,9 +169,10 @@ PROMIS = [
 
 
 def _run(**options: Any) -> ibis.Table:
+    lines, mm = memtable(LINE_T, LINES), memtable(MM_T, MEMBER_MONTHS)
+    pharmacy = table(None, "pharmacy_claim", PHARMACY)  # type: ignore[arg-type]
     return kpis(
-        memtable(ATTRIBUTION_T, ATTRIBUTION), memtable(MM_T, MEMBER_MONTHS),
-        memtable(LINE_T, LINES), table(None, "pharmacy_claim", PHARMACY),  # type: ignore[arg-type]
+        memtable(ATTRIBUTION_T, ATTRIBUTION), mm, lines, member_spend(lines, pharmacy, mm),
         memtable(RISK_T, RISK), memtable(READMIT_T, READMISSIONS), memtable(ED_T, ED),
         memtable(OPIOID_T, OPIOIDS), memtable(PROMIS_T, PROMIS), **options)
 
@@ -279,7 +281,7 @@ def test_risk_mean_rounds_once_and_half_up(con: ibis.BaseBackend) -> None:
     lines = memtable(LINE_T, [line("X1", "2024-01-05", "24000.00")])
     risk = memtable(RISK_T, [score("X1", 1.1), score("X2", 1.2), score("Y1", 1.00005)])
     empty_pharmacy = table(None, "pharmacy_claim", [])  # type: ignore[arg-type]
-    out = rows(con, kpis(att, mm, lines, empty_pharmacy, risk, memtable(READMIT_T, []),
+    out = rows(con, kpis(att, mm, lines, member_spend(lines, empty_pharmacy, mm), risk, memtable(READMIT_T, []),
                          memtable(ED_T, []), memtable(OPIOID_T, []), memtable(PROMIS_T, [])),
                ["attributed_tin", "paid_pmpm", "mean_risk_score", "risk_adjusted_paid_pmpm"])
     assert out == [

@@ -154,29 +154,54 @@ def claim_lines(service_lines: ir.Table, pharmacy_lines: ir.Table) -> ir.Table:
     return both.select(*LINE_COLUMNS)
 
 
-def _assigned(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
-              ) -> ir.Table:
-    """All lines with `_enrolled` (1 when the person has a member-month of that payer and
-    plan in the service month, else 0) and `_enrolled_elsewhere` (1 when the person has a
-    member-month of any payer or plan in that month)."""
+SPEND_COLUMNS = (
+    "person_id", "payer", "plan", "month_start_date", "year", "service_category_group",
+    "service_category", "claim_lines", "pharmacy_lines", "paid_amount", "allowed_amount",
+    "enrolled_flag", "enrolled_any_coverage_flag",
+)
+
+
+def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
+                 ) -> ir.Table:
+    """One row per person x payer x plan x service month x service category with lines:
+    claim_lines (medical and pharmacy), pharmacy_lines, exact paid / allowed sums, and
+
+    * enrolled_flag: 1 when the person has a member-month of that payer and plan in that
+      month (the lines count in `cost` and `cost_totals`), else 0 (`cost_outside_enrollment`);
+    * enrolled_any_coverage_flag: 1 when the person has a member-month of any payer or plan
+      in that month (what `kpis` counts).
+
+    The lines are summed to this grain first and then matched to the member months, so the
+    matching joins far fewer rows than there are lines; `cost`, `cost_totals`,
+    `cost_outside_enrollment` and `kpis` all read this one table. A null service date has a
+    null month (and year)."""
     lines = claim_lines(service_lines, pharmacy_lines)
-    lines = lines.mutate(_payer_key=null_safe(lines.payer), _plan_key=null_safe(lines.plan))
+    keys = ["person_id", "payer", "plan", "month_start_date", "year",
+            "service_category_group", "service_category"]
+    agg = lines.group_by(keys).aggregate(
+        claim_lines=lines.count().cast(COUNT),
+        pharmacy_lines=(lines.service_category == PHARMACY).cast(COUNT).sum().cast(COUNT),
+        paid_amount=money_sum(lines.paid_amount),
+        allowed_amount=money_sum(lines.allowed_amount),
+    )
+    agg = agg.mutate(_payer_key=null_safe(agg.payer), _plan_key=null_safe(agg.plan))
     mm = member_months
-    keys = mm.select(
+    # member_months has one row per person x payer x plan x month (its key): no distinct
+    enrolled = mm.select(
         _mm_person=mm.person_id, _mm_payer=null_safe(mm.payer), _mm_plan=null_safe(mm.plan),
-        _mm_month=mm.month_start_date,
-    ).distinct().mutate(_enrolled=ibis.literal(1, COUNT))
-    j = lines.left_join(keys, [
-        lines.person_id == keys._mm_person, lines._payer_key == keys._mm_payer,
-        lines._plan_key == keys._mm_plan, lines.month_start_date == keys._mm_month,
+        _mm_month=mm.month_start_date, _enrolled=ibis.literal(1, COUNT))
+    j = agg.left_join(enrolled, [
+        agg.person_id == enrolled._mm_person, agg._payer_key == enrolled._mm_payer,
+        agg._plan_key == enrolled._mm_plan, agg.month_start_date == enrolled._mm_month,
     ])
-    j = j.select(*LINE_COLUMNS, "_enrolled")
+    j = j.select(*keys, "claim_lines", "pharmacy_lines", "paid_amount", "allowed_amount",
+                 "_enrolled")
     months = mm.select(_pm_person=mm.person_id, _pm_month=mm.month_start_date).distinct()
-    months = months.mutate(_elsewhere=ibis.literal(1, COUNT))
+    months = months.mutate(_any=ibis.literal(1, COUNT))
     j = j.left_join(months, [j.person_id == months._pm_person,
                              j.month_start_date == months._pm_month])
-    return j.select(*LINE_COLUMNS, _enrolled=j._enrolled.fill_null(0),
-                    _enrolled_elsewhere=j._elsewhere.fill_null(0))
+    return j.select(*SPEND_COLUMNS[:-2], enrolled_flag=j._enrolled.fill_null(0).cast(COUNT),
+                    enrolled_any_coverage_flag=j._any.fill_null(0).cast(COUNT))
 
 
 def _denominators(member_months: ir.Table, by: list[str]) -> ir.Table:
@@ -203,6 +228,12 @@ COST_COLUMNS = (
 
 def cost(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
          ) -> ir.Table:
+    """The `cost` mart from lines (see `cost_of_spend`)."""
+    return cost_of_spend(member_spend(service_lines, pharmacy_lines, member_months),
+                         member_months)
+
+
+def cost_of_spend(spend: ir.Table, member_months: ir.Table) -> ir.Table:
     """One row per payer x plan x month_start_date x service_category with claims.
 
     paid_amount / allowed_amount are exact sums of the lines assigned to a member-month;
@@ -210,11 +241,10 @@ def cost(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Ta
     plan that month, with or without claims); *_pmpm = amount / member_months rounded half
     up to the cent once. Months or categories without lines have no row.
     """
-    lines = _assigned(service_lines, pharmacy_lines, member_months)
-    lines = lines.filter(lines._enrolled == 1)
+    lines = spend.filter(spend.enrolled_flag == 1)
     sums = lines.group_by(["payer", "plan", "month_start_date", "year",
                            "service_category_group", "service_category"]).aggregate(
-        claim_lines=lines.count().cast(COUNT),
+        claim_lines=lines.claim_lines.sum().cast(COUNT),
         paid_amount=money_sum(lines.paid_amount),
         allowed_amount=money_sum(lines.allowed_amount),
     )
@@ -240,16 +270,21 @@ TOTAL_COLUMNS = (
 
 def cost_totals(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
                 ) -> ir.Table:
+    """The `cost_totals` mart from lines (see `cost_totals_of_spend`)."""
+    return cost_totals_of_spend(member_spend(service_lines, pharmacy_lines, member_months),
+                                member_months)
+
+
+def cost_totals_of_spend(spend: ir.Table, member_months: ir.Table) -> ir.Table:
     """Total cost of care per payer x plan x year (medical and pharmacy, enrolled lines).
 
     One row per payer x plan x year with member months (years without claims show 0 spend);
     person_years = member_months / 12 (DECIMAL(18,4)); paid / allowed PMPM and per member-year
     (amount * 12 / member_months) from the exact yearly sums, each rounded half up once.
     """
-    lines = _assigned(service_lines, pharmacy_lines, member_months)
-    lines = lines.filter(lines._enrolled == 1)
+    lines = spend.filter(spend.enrolled_flag == 1)
     sums = lines.group_by(["payer", "plan", "year"]).aggregate(
-        claim_lines=lines.count().cast(COUNT),
+        claim_lines=lines.claim_lines.sum().cast(COUNT),
         paid_amount=money_sum(lines.paid_amount),
         allowed_amount=money_sum(lines.allowed_amount),
     )
@@ -284,6 +319,11 @@ OUTSIDE_COLUMNS = (
 
 def cost_outside_enrollment(service_lines: ir.Table, pharmacy_lines: ir.Table,
                             member_months: ir.Table) -> ir.Table:
+    """The `cost_outside_enrollment` mart from lines (see `outside_of_spend`)."""
+    return outside_of_spend(member_spend(service_lines, pharmacy_lines, member_months))
+
+
+def outside_of_spend(spend: ir.Table) -> ir.Table:
     """Lines whose service month has no member-month of their person, payer and plan.
 
     One row per person x payer x plan x month (payer, plan and month as on the lines, nulls
@@ -291,18 +331,17 @@ def cost_outside_enrollment(service_lines: ir.Table, pharmacy_lines: ir.Table,
     'no_service_date', 'no_payer', 'enrolled_other_coverage' (the person has a member-month
     that month with another payer or plan: often a plan mapping problem) or 'not_enrolled'.
     """
-    lines = _assigned(service_lines, pharmacy_lines, member_months)
-    lines = lines.filter(lines._enrolled == 0)
+    lines = spend.filter(spend.enrolled_flag == 0)
     lines = lines.mutate(reason=ibis.cases(
-        (lines.service_date.isnull(), "no_service_date"),
+        (lines.month_start_date.isnull(), "no_service_date"),
         (lines.payer.isnull(), "no_payer"),
-        (lines._enrolled_elsewhere == 1, "enrolled_other_coverage"),
+        (lines.enrolled_any_coverage_flag == 1, "enrolled_other_coverage"),
         else_="not_enrolled",
     ))
     out = lines.group_by(["person_id", "payer", "plan", "month_start_date", "year", "reason"]
                          ).aggregate(
-        claim_lines=lines.count().cast(COUNT),
-        pharmacy_lines=(lines.service_category == PHARMACY).cast(COUNT).sum().cast(COUNT),
+        claim_lines=lines.claim_lines.sum().cast(COUNT),
+        pharmacy_lines=lines.pharmacy_lines.sum().cast(COUNT),
         paid_amount=money_sum(lines.paid_amount),
         allowed_amount=money_sum(lines.allowed_amount),
     )

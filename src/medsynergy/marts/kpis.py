@@ -34,7 +34,6 @@ from medsynergy.marts.cost import (
     COUNT,
     MONEY,
     cents,
-    claim_lines,
     money_sum,
     per_member_month,
     rounded_quotient,
@@ -167,16 +166,13 @@ def _months(member_months: ir.Table) -> ir.Table:
     return pm.group_by(["person_id", "year"]).aggregate(member_months=pm.count().cast(COUNT))
 
 
-def _spend(service_category: ir.Table, pharmacy_claim: ir.Table, member_months: ir.Table
-           ) -> ir.Table:
-    """paid / allowed per person x year of lines in an enrolled month of the person."""
-    lines = claim_lines(service_category, pharmacy_claim)
-    pm = _person_months(member_months)
-    pm = pm.select(_m_person=pm.person_id, _m_month=pm.month_start_date)
-    j = lines.join(pm, [lines.person_id == pm._m_person,
-                        lines.month_start_date == pm._m_month])
-    return j.group_by(["person_id", "year"]).aggregate(
-        paid_amount=money_sum(j.paid_amount), allowed_amount=money_sum(j.allowed_amount))
+def _spend(spend: ir.Table) -> ir.Table:
+    """paid / allowed per person x year of lines in an enrolled month of the person (any
+    payer or plan): the member_spend rows with enrolled_any_coverage_flag = 1."""
+    s = spend.filter(spend.enrolled_any_coverage_flag == 1)
+    return s.group_by(person_id=s.person_id.cast("string"), year=s.year.cast(COUNT)
+                      ).aggregate(paid_amount=money_sum(s.paid_amount),
+                                  allowed_amount=money_sum(s.allowed_amount))
 
 
 def _risk(risk: ir.Table) -> ir.Table:
@@ -287,27 +283,30 @@ def _awv(service_category: ir.Table) -> ir.Table:
 # -- the mart --------------------------------------------------------------------------------
 
 
-def kpis(attribution: ir.Table, member_months: ir.Table, service_category: ir.Table,
-         pharmacy_claim: ir.Table, risk: ir.Table, readmissions: ir.Table,
+def kpis(attribution: ir.Table, member_months: ir.Table, medical_lines: ir.Table,
+         spend: ir.Table, risk: ir.Table, readmissions: ir.Table,
          ed_visits: ir.Table, opioid_members: ir.Table, promis: ir.Table, *,
          promis_scale: str = PROMIS_SCALE, promis_threshold: Decimal = PROMIS_THRESHOLD,
          small_cell: int = SMALL_CELL) -> ir.Table:
     """One row per year x attributed_tin (null: unattributed members) with the KPIs of
-    COLUMNS; see docs/marts/kpis.md for each rule."""
+    COLUMNS; see docs/marts/kpis.md for each rule.
+
+    `medical_lines`: medical claim lines (the medical_claim table; only person, dates and
+    HCPCS are read, for follow-up and wellness visits); `spend`: the member_spend mart."""
     base = _members(attribution)
     base = _attach(base, _months(member_months), ["member_months"])
-    base = _attach_money(base, _spend(service_category, pharmacy_claim, member_months),
+    base = _attach_money(base, _spend(spend),
                          ["paid_amount", "allowed_amount"])
     base = _attach(base, _risk(risk), ["_has_risk", "_risk_units"])
     base = _attach(base, _readmissions(readmissions),
                    ["index_stays", "readmissions", "unplanned_readmissions"])
     base = _attach(base, _ed(ed_visits), ["ed_visits"])
-    base = _attach(base, _follow_up(readmissions, service_category, member_months),
+    base = _attach(base, _follow_up(readmissions, medical_lines, member_months),
                    ["discharges_eligible_for_follow_up", "followed_up_7_days"])
     base = _attach(base, _opioids(opioid_members), ["opioid_users", "high_dose_opioid_users"])
     base = _attach(base, _promis(promis, promis_scale, promis_threshold),
                    ["promis_members", "promis_improved"])
-    base = _attach(base, _awv(service_category), ["awv_members"])
+    base = _attach(base, _awv(medical_lines), ["awv_members"])
 
     g = base.group_by(["year", "attributed_tin"]).aggregate(
         members=base.count().cast(COUNT),

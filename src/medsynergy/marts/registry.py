@@ -17,7 +17,12 @@ from medsynergy.errors import UserError
 from medsynergy.marts.attribution import attribution, attribution_summary
 from medsynergy.marts.claims_by_month import claims_by_month
 from medsynergy.marts.codes import code_coverage
-from medsynergy.marts.cost import cost, cost_outside_enrollment, cost_totals
+from medsynergy.marts.cost import (
+    cost_of_spend,
+    cost_totals_of_spend,
+    member_spend,
+    outside_of_spend,
+)
 from medsynergy.marts.encounters import ed_visits, inpatient_stays
 from medsynergy.marts.kpis import kpis
 from medsynergy.marts.member_months import member_months, person_years
@@ -78,15 +83,20 @@ MARTS: tuple[Mart, ...] = (
     Mart("ed_visits", "ED visits, one per member per day, and whether they ended in a stay.",
          ("medical_claim", "inpatient_stays"), ed_visits, by=PAYER_PLAN,
          additive=("admitted_flag", "treat_and_release_flag", *MONEY)),
+    Mart("member_spend", "Medical and pharmacy lines summed per person x payer x plan x "
+         "month x service category, with whether the month is enrolled.",
+         ("service_category", "pharmacy_claim", "member_months"), member_spend,
+         by=(*PAYER_PLAN, ("month", "month_start_date")),
+         additive=("claim_lines", "pharmacy_lines", *MONEY)),
     Mart("cost", "Paid and allowed PMPM by service category, payer, plan and month.",
-         ("service_category", "pharmacy_claim", "member_months"), cost,
+         ("member_spend", "member_months"), cost_of_spend,
          by=(*PAYER_PLAN, ("month", "month_start_date")),
          additive=("claim_lines", *MONEY)),
     Mart("cost_totals", "Total cost of care per payer x plan x year: PMPM and per member-year.",
-         ("service_category", "pharmacy_claim", "member_months"), cost_totals, by=PAYER_PLAN,
+         ("member_spend", "member_months"), cost_totals_of_spend, by=PAYER_PLAN,
          additive=("member_months", "claim_lines", *MONEY)),
     Mart("cost_outside_enrollment", "Claim lines dated outside any enrollment, with amounts.",
-         ("service_category", "pharmacy_claim", "member_months"), cost_outside_enrollment,
+         ("member_spend",), outside_of_spend,
          by=(*PAYER_PLAN, ("month", "month_start_date")),
          additive=("claim_lines", "pharmacy_lines", *MONEY)),
     Mart("utilisation", "Admissions, bed days, ED, office and integrative visits per 1,000.",
@@ -127,7 +137,7 @@ MARTS: tuple[Mart, ...] = (
          ("risk",), risk_summary),
     Mart("kpis", "Per attributed TIN x year: risk-adjusted PMPM, readmissions, ED/1,000, 7-day "
          "follow-up, high-dose opioids, PROMIS, AWV; small-cell flags.",
-         ("attribution", "member_months", "service_category", "pharmacy_claim", "risk",
+         ("attribution", "member_months", "medical_claim", "member_spend", "risk",
           "readmissions", "ed_visits", "opioid_members", "promis"), kpis),
     Mart("code_coverage", "Per diagnosis code system: lines usable as ICD-10-CM (mapped from "
          "ICD-9-CM by the GEMs) and the share not classifiable.",
