@@ -155,36 +155,40 @@ def claim_lines(service_lines: ir.Table, pharmacy_lines: ir.Table) -> ir.Table:
 
 
 SPEND_COLUMNS = (
-    "person_id", "payer", "plan", "month_start_date", "year", "service_category_group",
-    "service_category", "claim_lines", "pharmacy_lines", "paid_amount", "allowed_amount",
-    "enrolled_flag", "enrolled_any_coverage_flag",
+    "level", "person_id", "payer", "plan", "month_start_date", "year",
+    "service_category_group", "service_category", "claim_lines", "pharmacy_lines",
+    "paid_amount", "allowed_amount", "enrolled_other_coverage_flag",
 )
+#: member_spend levels: enrolled spend per payer x plan x month x category (no person);
+#: spend outside the payer and plan's enrollment per person; per person x year spend in
+#: months the person is enrolled with any payer or plan.
+LEVEL_CATEGORY, LEVEL_OUTSIDE, LEVEL_PERSON_YEAR = "category", "outside", "person_year"
 
 
 def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
                  ) -> ir.Table:
-    """One row per person x payer x plan x service month x service category with lines:
-    claim_lines (medical and pharmacy), pharmacy_lines, exact paid / allowed sums, and
+    """Medical and pharmacy lines matched to enrollment once, summed at three levels
+    (`level`); the cost marts and `kpis` all read this one table.
 
-    * enrolled_flag: 1 when the person has a member-month of that payer and plan in that
-      month (the lines count in `cost` and `cost_totals`), else 0 (`cost_outside_enrollment`);
-    * enrolled_any_coverage_flag: 1 when the person has a member-month of any payer or plan
-      in that month (what `kpis` counts).
+    * 'category': lines of a month in which the person has a member-month of the line's
+      payer and plan, per payer x plan x month x service category (person_id null).
+    * 'outside': the other lines, per person x payer x plan x month x category, with
+      enrolled_other_coverage_flag = 1 when the person has a member-month of another payer
+      or plan that month (null service date: null month and year).
+    * 'person_year': per person x year, the lines of months in which the person has a
+      member-month of any payer or plan (what kpis counts); payer, plan, month and
+      category null.
 
-    The lines are summed to this grain first and then matched to the member months, so the
-    matching joins far fewer rows than there are lines; `cost`, `cost_totals`,
-    `cost_outside_enrollment` and `kpis` all read this one table. A null service date has a
-    null month (and year)."""
+    Each level adds up to the lines it covers, to the cent: 'category' + 'outside' is every
+    line."""
     lines = claim_lines(service_lines, pharmacy_lines)
     keys = ["person_id", "payer", "plan", "month_start_date", "year",
             "service_category_group", "service_category"]
-    agg = lines.group_by(keys).aggregate(
-        claim_lines=lines.count().cast(COUNT),
-        pharmacy_lines=(lines.service_category == PHARMACY).cast(COUNT).sum().cast(COUNT),
-        paid_amount=money_sum(lines.paid_amount),
-        allowed_amount=money_sum(lines.allowed_amount),
-    )
-    agg = agg.mutate(_payer_key=null_safe(agg.payer), _plan_key=null_safe(agg.plan))
+    # line-level matching: summing first to person x payer x plan x month x category
+    # hardly reduces the rows (most such cells hold one or two lines) and costs more than
+    # it saves
+    agg = lines.mutate(_payer_key=null_safe(lines.payer), _plan_key=null_safe(lines.plan),
+                       _pharmacy=(lines.service_category == PHARMACY).cast(COUNT))
     mm = member_months
     # member_months has one row per person x payer x plan x month (its key): no distinct
     enrolled = mm.select(
@@ -194,14 +198,36 @@ def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_month
         agg.person_id == enrolled._mm_person, agg._payer_key == enrolled._mm_payer,
         agg._plan_key == enrolled._mm_plan, agg.month_start_date == enrolled._mm_month,
     ])
-    j = j.select(*keys, "claim_lines", "pharmacy_lines", "paid_amount", "allowed_amount",
-                 "_enrolled")
+    j = j.select(*keys, "_pharmacy", "paid_amount", "allowed_amount", "_enrolled")
     months = mm.select(_pm_person=mm.person_id, _pm_month=mm.month_start_date).distinct()
     months = months.mutate(_any=ibis.literal(1, COUNT))
     j = j.left_join(months, [j.person_id == months._pm_person,
                              j.month_start_date == months._pm_month])
-    return j.select(*SPEND_COLUMNS[:-2], enrolled_flag=j._enrolled.fill_null(0).cast(COUNT),
-                    enrolled_any_coverage_flag=j._any.fill_null(0).cast(COUNT))
+    j = j.select(*keys, "_pharmacy", "paid_amount", "allowed_amount",
+                 _enrolled=j._enrolled.fill_null(0), _any=j._any.fill_null(0))
+
+    def sums(t: ir.Table) -> dict[str, ir.Value]:
+        return {"claim_lines": t.count().cast(COUNT),
+                "pharmacy_lines": t._pharmacy.sum().cast(COUNT),
+                "paid_amount": money_sum(t.paid_amount),
+                "allowed_amount": money_sum(t.allowed_amount)}
+
+    null_str, null_count = ibis.null("string"), ibis.null(COUNT)
+    e = j.filter(j._enrolled == 1)
+    by_category = e.group_by(keys[1:]).aggregate(**sums(e)).mutate(
+        level=ibis.literal(LEVEL_CATEGORY), person_id=null_str,
+        enrolled_other_coverage_flag=null_count)
+    o = j.filter(j._enrolled == 0)
+    outside = o.group_by([*keys, "_any"]).aggregate(**sums(o))
+    outside = outside.mutate(level=ibis.literal(LEVEL_OUTSIDE),
+                             enrolled_other_coverage_flag=outside._any.cast(COUNT))
+    p = j.filter(j._any == 1)
+    person_year = p.group_by(["person_id", "year"]).aggregate(**sums(p)).mutate(
+        level=ibis.literal(LEVEL_PERSON_YEAR), payer=null_str, plan=null_str,
+        month_start_date=ibis.null("date"), service_category_group=null_str,
+        service_category=null_str, enrolled_other_coverage_flag=null_count)
+    parts = [t.select(*SPEND_COLUMNS) for t in (by_category, outside, person_year)]
+    return parts[0].union(parts[1], distinct=False).union(parts[2], distinct=False)
 
 
 def _denominators(member_months: ir.Table, by: list[str]) -> ir.Table:
@@ -241,7 +267,7 @@ def cost_of_spend(spend: ir.Table, member_months: ir.Table) -> ir.Table:
     plan that month, with or without claims); *_pmpm = amount / member_months rounded half
     up to the cent once. Months or categories without lines have no row.
     """
-    lines = spend.filter(spend.enrolled_flag == 1)
+    lines = spend.filter(spend.level == LEVEL_CATEGORY)
     sums = lines.group_by(["payer", "plan", "month_start_date", "year",
                            "service_category_group", "service_category"]).aggregate(
         claim_lines=lines.claim_lines.sum().cast(COUNT),
@@ -282,7 +308,7 @@ def cost_totals_of_spend(spend: ir.Table, member_months: ir.Table) -> ir.Table:
     person_years = member_months / 12 (DECIMAL(18,4)); paid / allowed PMPM and per member-year
     (amount * 12 / member_months) from the exact yearly sums, each rounded half up once.
     """
-    lines = spend.filter(spend.enrolled_flag == 1)
+    lines = spend.filter(spend.level == LEVEL_CATEGORY)
     sums = lines.group_by(["payer", "plan", "year"]).aggregate(
         claim_lines=lines.claim_lines.sum().cast(COUNT),
         paid_amount=money_sum(lines.paid_amount),
@@ -331,11 +357,11 @@ def outside_of_spend(spend: ir.Table) -> ir.Table:
     'no_service_date', 'no_payer', 'enrolled_other_coverage' (the person has a member-month
     that month with another payer or plan: often a plan mapping problem) or 'not_enrolled'.
     """
-    lines = spend.filter(spend.enrolled_flag == 0)
+    lines = spend.filter(spend.level == LEVEL_OUTSIDE)
     lines = lines.mutate(reason=ibis.cases(
         (lines.month_start_date.isnull(), "no_service_date"),
         (lines.payer.isnull(), "no_payer"),
-        (lines.enrolled_any_coverage_flag == 1, "enrolled_other_coverage"),
+        (lines.enrolled_other_coverage_flag == 1, "enrolled_other_coverage"),
         else_="not_enrolled",
     ))
     out = lines.group_by(["person_id", "payer", "plan", "month_start_date", "year", "reason"]

@@ -31,6 +31,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from medsynergy.marts.cost import (
+    LEVEL_PERSON_YEAR,
     COUNT,
     MONEY,
     cents,
@@ -168,8 +169,8 @@ def _months(member_months: ir.Table) -> ir.Table:
 
 def _spend(spend: ir.Table) -> ir.Table:
     """paid / allowed per person x year of lines in an enrolled month of the person (any
-    payer or plan): the member_spend rows with enrolled_any_coverage_flag = 1."""
-    s = spend.filter(spend.enrolled_any_coverage_flag == 1)
+    payer or plan): the member_spend rows of level 'person_year'."""
+    s = spend.filter(spend.level == LEVEL_PERSON_YEAR)
     return s.group_by(person_id=s.person_id.cast("string"), year=s.year.cast(COUNT)
                       ).aggregate(paid_amount=money_sum(s.paid_amount),
                                   allowed_amount=money_sum(s.allowed_amount))

@@ -83,10 +83,10 @@ MARTS: tuple[Mart, ...] = (
     Mart("ed_visits", "ED visits, one per member per day, and whether they ended in a stay.",
          ("medical_claim", "inpatient_stays"), ed_visits, by=PAYER_PLAN,
          additive=("admitted_flag", "treat_and_release_flag", *MONEY)),
-    Mart("member_spend", "Medical and pharmacy lines summed per person x payer x plan x "
-         "month x service category, with whether the month is enrolled.",
-         ("service_category", "pharmacy_claim", "member_months"), member_spend,
-         by=(*PAYER_PLAN, ("month", "month_start_date")),
+    Mart("member_spend", "Medical and pharmacy lines matched to enrollment once, summed per "
+         "level: enrolled per payer x plan x month x category; outside enrollment per "
+         "person; per person x year.", ("service_category", "pharmacy_claim", "member_months"),
+         member_spend, by=(("level", "level"), *PAYER_PLAN),
          additive=("claim_lines", "pharmacy_lines", *MONEY)),
     Mart("cost", "Paid and allowed PMPM by service category, payer, plan and month.",
          ("member_spend", "member_months"), cost_of_spend,
