@@ -234,7 +234,14 @@ def inpatient_stays(medical_claim: ir.Table) -> ir.Table:
     `admitted_through_ed_flag` is 1 when the stay's own claims carry an ED revenue line, or an
     ED visit of the person (see `ed_visits`) falls on the admission day or the day before.
     """
-    stays = _chain_transfers(_collapse_stays(_number_stays(_acute_claims(medical_claim))))
+    return stays_of_claims(medical_claim, _acute_claims(medical_claim))
+
+
+def stays_of_claims(medical_claim: ir.Table, acute: ir.Table) -> ir.Table:
+    """`inpatient_stays` from the acute claims already collapsed (the `acute_claims` mart):
+    `measure` stores them first, because the stay rules read them a dozen times and each
+    read would otherwise filter every claim line again."""
+    stays = _chain_transfers(_collapse_stays(_number_stays(acute)))
     visits = _ed_visit_days(medical_claim)
     linked = _link_visits(visits, stays)
     via_ed = linked.filter(linked.stay_id.notnull()).select("stay_id").distinct()

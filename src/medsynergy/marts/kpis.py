@@ -31,8 +31,8 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from medsynergy.marts.cost import (
-    LEVEL_PERSON_YEAR,
     COUNT,
+    LEVEL_PERSON_YEAR,
     MONEY,
     cents,
     money_sum,

@@ -387,7 +387,10 @@ def build_opioid_members(pharmacy_claim: ir.Table) -> ir.Table:
     """`opioid_members` from pharmacy claims and the latest refdata."""
     ndc = ndc_table()
     fills = opioid_fills(pharmacy_claim, ndc)
-    return opioid_members(fills, daily_mme(fills), benzodiazepine_fills(pharmacy_claim, ndc))
+    days = daily_mme(fills)
+    # without daily_mme's final sort: an ORDER BY inside the pipeline is wasted work
+    unsorted = days.op().parent.to_expr()
+    return opioid_members(fills, unsorted, benzodiazepine_fills(pharmacy_claim, ndc))
 
 
 def build_opioid_summary(opioid_members_table: ir.Table, member_months: ir.Table) -> ir.Table:

@@ -23,7 +23,7 @@ from medsynergy.marts.cost import (
     member_spend,
     outside_of_spend,
 )
-from medsynergy.marts.encounters import ed_visits, inpatient_stays
+from medsynergy.marts.encounters import acute_claims, ed_visits, stays_of_claims
 from medsynergy.marts.kpis import kpis
 from medsynergy.marts.member_months import member_months, person_years
 from medsynergy.marts.opioids import (
@@ -77,8 +77,11 @@ MARTS: tuple[Mart, ...] = (
          "rule that assigned it (R99: unmatched lines).",
          ("service_category",), service_category_summary,
          additive=("claim_lines", *MONEY)),
+    Mart("acute_claims", "One row per acute inpatient institutional claim (type of bill "
+         "11x, no IRF line): the claims stays are built from.", ("medical_claim",),
+         acute_claims, by=PAYER_PLAN, additive=("line_count", *MONEY)),
     Mart("inpatient_stays", "Acute inpatient stays (merged claims) with transfer episodes.",
-         ("medical_claim",), inpatient_stays, by=PAYER_PLAN,
+         ("medical_claim", "acute_claims"), stays_of_claims, by=PAYER_PLAN,
          additive=("claim_count", "length_of_stay", "admitted_through_ed_flag", *MONEY)),
     Mart("ed_visits", "ED visits, one per member per day, and whether they ended in a stay.",
          ("medical_claim", "inpatient_stays"), ed_visits, by=PAYER_PLAN,
