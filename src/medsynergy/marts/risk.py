@@ -62,6 +62,14 @@ V28_HF_OTHER = ("221", "222", "224", "225", "226")
 PERSON_MODEL = ("person_id", "model_name")
 
 
+def _union_all(parts: Sequence[ir.Table]) -> ir.Table:
+    """UNION ALL of `parts` (at least one), in order."""
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.union(part, distinct=False)
+    return out
+
+
 def _years(payment_years: Sequence[int] | None, data_dir: str | None) -> list[int]:
     years = list(payment_years) if payment_years is not None else supported_years(data_dir)
     if not years:
@@ -104,9 +112,7 @@ def risk_members(eligibility: ir.Table, member_months_table: ir.Table, *,
     the demographics, the flags and the coefficient prefix hccinfhir would give them."""
     parts = [_person_models(_demographics(eligibility, member_months_table, y)).mutate(
         payment_year=ibis.literal(y, "int64")) for y in _years(payment_years, data_dir)]
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.union(p, distinct=False)
+    out = _union_all(parts)
     return out
 
 
@@ -127,9 +133,7 @@ def risk_hccs(medical_claim: ir.Table, members: ir.Table, *,
         hccs = _hccs(dx, pm, ibis.memtable(tabs.dx_to_cc), ibis.memtable(tabs.edits),
                      ibis.memtable(tabs.hierarchies))
         parts.append(hccs.mutate(payment_year=ibis.literal(y, "int64")))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.union(p, distinct=False)
+    out = _union_all(parts)
     return out.select("person_id", "payment_year", "model_name", "cc")
 
 
@@ -157,9 +161,7 @@ def risk_scores(members: ir.Table, hccs: ir.Table, *,
     parts = [_year(members.filter(members.payment_year == y),
                    hccs.filter(hccs.payment_year == y).select("person_id", "model_name", "cc"),
                    y, data_dir) for y in years]
-    scores = parts[0]
-    for p in parts[1:]:
-        scores = scores.union(p, distinct=False)
+    scores = _union_all(parts)
     return _normalise_and_blend(scores, years, normalization or {}, blends, coding_adjustment)
 
 
@@ -312,9 +314,7 @@ def _person_models(people: ir.Table) -> ir.Table:
         prefix = esrd_prefix if key == ESRD_MODEL else hcc_prefix
         parts.append(rows.mutate(model=ibis.literal(key), model_name=ibis.literal(name),
                                  prefix=prefix))
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.union(part, distinct=False)
+    out = _union_all(parts)
     return out
 
 
@@ -354,9 +354,7 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
             (tob.isin(OUTPATIENT_TOB), hcpcs_ok),
             else_=False)
         passing_keys.append(keys.filter(keys.service_year == year, passes))
-    k = passing_keys[0]
-    for more in passing_keys[1:]:
-        k = k.union(more, distinct=False)
+    k = _union_all(passing_keys)
     k = k.rename(_k_bill="bill_type_code", _k_hcpcs="hcpcs_code", _k_year="service_year")
     flagged = codes.left_join(k, [codes.bill_type_code.identical_to(k._k_bill),
                                   codes.hcpcs_code.identical_to(k._k_hcpcs),
@@ -384,9 +382,7 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
     for n in columns:
         part = c.select("person_id", "service_year", diagnosis_code=c[n])
         parts.append(part.filter(part.diagnosis_code.notnull()).distinct())
-    raw = parts[0]
-    for part in parts[1:]:
-        raw = raw.union(part, distinct=False)
+    raw = _union_all(parts)
     out = raw.mutate(diagnosis_code=raw.diagnosis_code.strip().upper().replace(".", ""))
     return out.filter(out.diagnosis_code != "").distinct()
 
@@ -468,9 +464,7 @@ def _variables(pm: ir.Table, hccs: ir.Table, interactions: ir.Table) -> ir.Table
     counts = hccs.group_by(list(PERSON_MODEL)).aggregate(n=hccs.count())
     parts.append(counts.select("person_id", "model_name", variable=ibis.ifelse(
         counts.n >= 10, "D10P", "D" + counts.n.cast("string"))))
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.union(part, distinct=False)
+    out = _union_all(parts)
     return out
 
 
