@@ -70,6 +70,26 @@ def test_gap_month_not_counted_and_gap_days_not_counted(con: ibis.BaseBackend) -
     assert got == [(d("2024-01-01"), 31), (d("2024-03-01"), 22)]  # no February; 10 + 12
 
 
+def test_spans_alone_and_spans_sharing_a_month_of_one_member(con: ibis.BaseBackend) -> None:
+    """A span alone in its months (taken straight from the span) next to spans sharing a
+    month (merged): Jan-Feb alone; 2024-05-01..05-10 and 05-20..06-30 share May; the
+    October span shares no month with them but another member's span does not matter."""
+    got = months(con, span("2024-01-01", "2024-02-29", member_id="M2"),
+                 span("2024-05-01", "2024-05-10", member_id="M3", gender="female"),
+                 span("2024-05-20", "2024-06-30", member_id="M4", gender="male"),
+                 span("2024-10-05", "2024-10-05"),
+                 span("2024-10-01", "2024-10-31", person_id="P2"),
+                 columns=("person_id", "month_start_date", "enrolled_days", "member_id",
+                          "gender"))
+    assert got == [
+        ("P1", d("2024-01-01"), 31, "M2", None), ("P1", d("2024-02-01"), 29, "M2", None),
+        ("P1", d("2024-05-01"), 22, "M3", "male"),  # 10 + 12 days; attributes of 05-20
+        ("P1", d("2024-06-01"), 30, "M4", "male"),
+        ("P1", d("2024-10-01"), 1, "M1", None),
+        ("P2", d("2024-10-01"), 31, "M1", None),
+    ]
+
+
 def test_enrolled_days_leap_and_common_february(con: ibis.BaseBackend) -> None:
     assert months(con, span("2024-02-01", "2024-02-29"), span("2023-02-01", "2023-02-28")) == [
         (d("2023-02-01"), 28), (d("2024-02-01"), 29)]

@@ -66,8 +66,39 @@ def member_months(eligibility: ir.Table) -> ir.Table:
     Columns: person_id, member_id (min), payer, plan (null kept), month_start_date, year,
     enrolled_days (days of the month in the union of the spans), and the ATTRIBUTES of the
     covering span with the latest start. Spans ending before they start count nothing.
+
+    Most months are touched by one span of their person x payer x plan: those rows come
+    straight from the span. Only the spans that share a month with another span of the
+    same person x payer x plan (found with windows over the spans, a far smaller table than
+    their months) go through the windows over months that merge them.
     """
-    spans = _span_months(eligibility)
+    e = eligibility
+    valid = e.filter(e.enrollment_start_date <= e.enrollment_end_date)  # nulls drop too
+    first = _month_number(valid.enrollment_start_date)
+    last = _month_number(valid.enrollment_end_date)
+    group = [valid.person_id, valid.payer, valid.plan]
+    order = [first, last]
+    shares = (last.max().over(ibis.window(group_by=group, order_by=order, rows=(None, -1)))
+              >= first) | (first.lead().over(ibis.window(group_by=group, order_by=order))
+                           <= last)
+    flagged = valid.mutate(_shares=shares.fill_null(False))
+    alone = _span_months(flagged.filter(~flagged._shares).drop("_shares"))
+    alone = alone.mutate(enrolled_days=(alone.last_day - alone.first_day + 1).cast("int64"))
+    shared = _merged_months(_span_months(flagged.filter(flagged._shares).drop("_shares")))
+    columns = ["person_id", "member_id", "payer", "plan", "month_start_date", "year",
+               "enrolled_days", *ATTRIBUTES]
+    out = alone.select(*columns).union(shared.select(*columns), distinct=False)
+    return out.order_by(list(KEYS))
+
+
+def _month_number(day: ir.DateValue) -> ir.IntegerValue:
+    """year * 12 + month: consecutive integers for consecutive months."""
+    return (day.year() * MONTHS_PER_YEAR + day.month()).cast("int64")
+
+
+def _merged_months(spans: ir.Table) -> ir.Table:
+    """One row per person x payer x plan x month from span-months that may overlap: the
+    union of their days, the minimum member_id, the attributes of the latest start."""
     group = ibis.window(group_by=[spans[k] for k in KEYS])
     ordered = ibis.window(group_by=[spans[k] for k in KEYS], order_by=_latest_first(spans))
     with_new = _newly_covered_days(spans)
@@ -76,21 +107,15 @@ def member_months(eligibility: ir.Table) -> ir.Table:
         enrolled_days=with_new.new_days.sum().over(group).cast("int64"),
         _rank=ibis.row_number().over(ordered),
     )
-    out = ranked.filter(ranked._rank == 0).select(
-        "person_id", "member_id", "payer", "plan", "month_start_date", "year",
-        "enrolled_days", *ATTRIBUTES,
-    )
-    return out.order_by(list(KEYS))
+    return ranked.filter(ranked._rank == 0)
 
 
-def _span_months(eligibility: ir.Table) -> ir.Table:
+def _span_months(valid: ir.Table) -> ir.Table:
     """Each valid span joined to every calendar month it touches, clipped to that month.
 
     The clipped first and last enrolled day are kept as day-of-month numbers (1..31): both
     lie inside one month, so plain integer arithmetic on them counts days on any engine.
     """
-    e = eligibility
-    valid = e.filter(e.enrollment_start_date <= e.enrollment_end_date)  # nulls drop too
     cal = month_calendar()
     joined = valid.join(
         cal,
