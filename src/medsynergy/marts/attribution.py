@@ -156,7 +156,14 @@ def attribution(medical_claim: ir.Table, provider: ir.Table, member_months: ir.T
     then the lower TIN; the NPI is chosen the same way within the winning TIN. Person-years
     with no qualifying service have attributed_flag 0 and null TIN, NPI and step.
     """
-    s = primary_care_services(medical_claim, provider)
+    lines = primary_care_services(medical_claim, provider)
+    # summed per person x year x step x TIN x NPI first: every later step reads these far
+    # fewer rows instead of the lines
+    s = lines.group_by(["person_id", "year", "step", "tin", "npi"]).aggregate(
+        allowed=_money_sum(lines.allowed),
+        service_date=lines.service_date.max(),
+        _services=lines.count().cast(FLAG),
+    )
     # only the deciding step of each person-year: step 1 when there is one
     first_step = ibis.window(group_by=[s.person_id, s.year])
     s = s.mutate(_first_step=s.step.min().over(first_step))
@@ -165,7 +172,7 @@ def attribution(medical_claim: ir.Table, provider: ir.Table, member_months: ir.T
     by_tin = s.group_by(["person_id", "year", "step", "tin"]).aggregate(
         allowed_amount=_money_sum(s.allowed),
         last_service_date=s.service_date.max(),
-        service_count=s.count().cast(FLAG),
+        service_count=s._services.sum().cast(FLAG),
     )
     totals = by_tin.group_by(["person_id", "year"]).aggregate(
         primary_care_allowed_total=_money_sum(by_tin.allowed_amount))
