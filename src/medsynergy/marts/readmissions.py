@@ -305,8 +305,9 @@ def _charlson(stays: ir.Table, medical_claim: ir.Table | None, version: str | No
                     mc._start >= s._s_adm, mc._start <= s._s_dis])
     dx_cols = [c for c in medical_claim.columns
                if c.startswith("diagnosis_code_") and c[len("diagnosis_code_"):].isdigit()]
-    # one row per diagnosis: pivot_longer is an UNNEST / explode, one scan of the join
-    wide = j.select(episode_id=j._s_episode, **{c: j[c] for c in dx_cols})
+    # one row per diagnosis: pivot_longer is an UNNEST / explode, one scan of the join, of
+    # the distinct diagnosis sets (the lines of a claim repeat its diagnoses)
+    wide = j.select(episode_id=j._s_episode, **{c: j[c] for c in dx_cols}).distinct()
     long = wide.pivot_longer(dx_cols, names_to="_position", values_to="_raw")
     codes = long.select("episode_id", _code=_dx(long._raw))
     codes = codes.filter(codes._code.notnull() & (codes._code != "")).distinct()
