@@ -59,7 +59,7 @@ def pipeline(con: ibis.BaseBackend, lines: list[dict[str, Any]]
     ndc = ndc_table()
     fills = opioid_fills(pc, ndc)
     dm = daily_mme(fills)
-    return fills, dm, opioid_members(fills, dm, benzodiazepine_fills(pc, ndc))
+    return fills, dm, opioid_members(fills, benzodiazepine_fills(pc, ndc))
 
 
 def members_of(con: ibis.BaseBackend, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -220,6 +220,52 @@ def test_year_and_payer_are_those_of_the_fill(con: ibis.BaseBackend) -> None:
     ]
 
 
+def test_intervals_equal_counting_day_by_day(con: ibis.BaseBackend) -> None:
+    """opioid_members works on intervals; counted day by day from the fills (in Python)
+    the values are the same, on 300 seeded fills of 12 people with overlaps, gaps, two
+    payers, year ends, invalid and over-cap days supplies and benzodiazepines."""
+    import random
+
+    rnd = random.Random(7)
+    drugs = [OXY_5, OXY_15, MSCONTIN_30, HYDROMORPHONE_2, FENTANYL_25, ALPRAZOLAM]
+    lines = []
+    for _ in range(300):
+        day = D("2024-10-01") + dt.timedelta(days=rnd.randrange(150))
+        supply = rnd.choice([None, 0, 1, 7, 10, 30, 30, 90, 400])
+        lines.append(fill(rnd.choice(drugs), day.isoformat(), str(rnd.choice([10, 60, 120])),
+                          supply, person=f"P{rnd.randrange(12)}", payer=rnd.choice("XY")))
+    fills_t, _, members = pipeline(con, lines)
+    fills = rows(con, fills_t)
+    benzo = rows(con, benzodiazepine_fills(table(con, "pharmacy_claim", lines), ndc_table()))
+
+    def days(f: dict[str, Any]) -> list[dt.date]:
+        if f["invalid_days_supply_flag"]:
+            return []
+        return [f["fill_start"] + dt.timedelta(days=i)
+                for i in range(min(f["days_supply"], 365))]
+
+    level: dict[tuple[str, dt.date], Decimal] = {}
+    for f in fills:
+        for d in days(f):
+            key = (f["person_id"], d)
+            level[key] = level.get(key, Decimal(0)) + (f["mme_per_day"] or Decimal(0))
+    benzo_days = {(f["person_id"], d) for f in benzo for d in days(f)}
+    covered: dict[tuple[str, str, int], set[dt.date]] = {}
+    for f in fills:
+        covered.setdefault((f["person_id"], f["payer"], f["year"]), set()).update(days(f))
+    expected = {}
+    for (p, payer, year), ds in covered.items():
+        mmes = [level[(p, d)] for d in ds]
+        expected[(p, payer, year)] = (
+            len(ds), max(mmes) if mmes else None, sum(m >= 50 for m in mmes),
+            sum(m >= 90 for m in mmes), sum((p, d) in benzo_days for d in ds))
+    got = {(r["person_id"], r["payer"], r["year"]): (
+        r["opioid_days"], r["max_daily_mme"], r["days_at_or_above_50"],
+        r["days_at_or_above_90"], r["opioid_benzo_overlap_days"]) for r in rows(con, members)}
+    assert got == expected
+    assert sum(v[2] for v in got.values()) > 0 and sum(v[4] for v in got.values()) > 0
+
+
 # -- summary and coverage ----------------------------------------------------------------------
 
 
@@ -289,7 +335,7 @@ def _exprs(con: ibis.BaseBackend) -> list[tuple[ibis.Table, list[str]]]:
     ndc = ndc_table()
     fills = opioid_fills(pc, ndc)
     dm = daily_mme(fills)
-    m = opioid_members(fills, dm, benzodiazepine_fills(pc, ndc))
+    m = opioid_members(fills, benzodiazepine_fills(pc, ndc))
     mm = member_months([("X", 2024, 7)])
     return [(fills, ["claim_id"]), (dm, ["person_id", "day"]),
             (m, ["person_id", "payer", "year"]), (opioid_summary(m, mm), ["payer", "year"]),

@@ -3,8 +3,9 @@
 Issue "Measures", mart 6. Rules, sources and edge cases: docs/marts/opioids.md.
 
 Everything is set-based Ibis, so one expression compiles on DuckDB and on PySpark: the NDC
-reference table is a constant memtable, a fill is expanded to the days it covers by a
-join with a constant table of day offsets (0 .. MAX_DAYS_SUPPLY - 1), and every division
+reference table is a constant memtable, `daily_mme` expands a fill to the days it covers by
+a join with a constant table of day offsets (0 .. MAX_DAYS_SUPPLY - 1), `opioid_members`
+works on intervals of days (islands and constant-MME runs), and every division
 is done on integers with an explicit half-up rounding (DuckDB divides decimals in DOUBLE,
 Spark in DECIMAL, so a plain decimal division would not give the same digits on both).
 
@@ -12,7 +13,7 @@ Spark in DECIMAL, so a plain decimal division would not give the same digits on 
 - `opioid_fills(pharmacy_claim, ndc)`: one row per opioid fill with its MME per day.
 - `benzodiazepine_fills(pharmacy_claim, ndc)`: one row per benzodiazepine fill.
 - `daily_mme(opioid_fills)`: person x day, MME of the fills covering that day summed.
-- `opioid_members(opioid_fills, daily_mme, benzodiazepine_fills)`: person x payer x year.
+- `opioid_members(opioid_fills, benzodiazepine_fills)`: person x payer x year.
 - `opioid_summary(opioid_members, member_months)`: payer x year rates.
 - `ndc_coverage(pharmacy_claim, ndc)`: share of pharmacy lines whose NDC is not in refdata.
 """
@@ -271,8 +272,50 @@ def daily_mme(opioid_fills: ir.Table) -> ir.Table:
 # -- members -----------------------------------------------------------------------------------
 
 
-def opioid_members(opioid_fills: ir.Table, daily_mme: ir.Table,
-                   benzodiazepine_fills: ir.Table) -> ir.Table:
+def _intervals(fills: ir.Table, *keys: str) -> ir.Table:
+    """The days each valid fill covers as integer day numbers [_s, _e] (days since
+    1970-01-01), at most MAX_DAYS_SUPPLY days, with `keys` and _mme (null counts 0)."""
+    valid = fills.filter(fills.invalid_days_supply_flag == 0)
+    start = valid.fill_start.delta(ibis.date(1970, 1, 1), unit="day").cast("int64")
+    days = ibis.least(valid.days_supply.cast("int64"), MAX_DAYS_SUPPLY)
+    cols = {k: valid[k] for k in keys}
+    if "mme_per_day" in valid.columns:
+        cols["_mme"] = valid.mme_per_day.fill_null(ibis.literal(0, MME)).cast(MME)
+    return valid.select(**cols, _s=start, _e=start + days - 1)
+
+
+def _islands(iv: ir.Table, keys: list[str]) -> ir.Table:
+    """Intervals merged per `keys` into disjoint islands [_s, _e] (gaps and islands: an
+    interval opens a new island when it starts after every earlier one has ended)."""
+    order = [iv._s, iv._e]
+    before = ibis.window(group_by=[iv[k] for k in keys], order_by=order, rows=(None, -1))
+    t = iv.mutate(_new=_flag(iv._s > iv._e.max().over(before).fill_null(-(2**40)) + 1))
+    t = t.mutate(_island=t._new.cumsum(group_by=[t[k] for k in keys], order_by=[t._s, t._e]))
+    return t.group_by([*keys, "_island"]).aggregate(_s=t._s.min(), _e=t._e.max()).drop(
+        "_island")
+
+
+def _mme_segments(iv: ir.Table) -> ir.Table:
+    """Per person, runs of days [_seg_s, _seg_e] at a constant daily MME (_level): the sum
+    of mme_per_day of the fills covering each day, from a sweep over the days fills start
+    (+ MME) and end (- MME the day after)."""
+    starts = iv.select("person_id", _day=iv._s, _delta=iv._mme)
+    ends = iv.select("person_id", _day=iv._e + 1, _delta=(-iv._mme).cast(MME))
+    events = starts.union(ends, distinct=False)
+    per_day = events.group_by(["person_id", "_day"]).aggregate(
+        _delta=events._delta.sum().cast(MME))
+    w = ibis.window(group_by=per_day.person_id, order_by=per_day._day)
+    seg = per_day.mutate(
+        _level=per_day._delta.sum().over(ibis.window(group_by=per_day.person_id,
+                                                     order_by=per_day._day,
+                                                     rows=(None, 0))).cast(MME),
+        _next=per_day._day.lead().over(w))
+    seg = seg.filter(seg._next.notnull())
+    return seg.select(_p=seg.person_id, _seg_s=seg._day, _seg_e=seg._next - 1,
+                      _level=seg._level)
+
+
+def opioid_members(opioid_fills: ir.Table, benzodiazepine_fills: ir.Table) -> ir.Table:
     """One row per person x payer x year with at least one opioid fill dispensed that year.
 
     The year and payer are those of the fills (dispensing year; pharmacy claims carry the
@@ -283,6 +326,11 @@ def opioid_members(opioid_fills: ir.Table, daily_mme: ir.Table,
     days_at_or_above_50, days_at_or_above_90, any_50_flag, any_90_flag (>= 50 / >= 90
     MME/day on any day; exactly 90 counts), opioid_benzo_overlap_days (covered days on
     which a benzodiazepine fill of the person, any payer, also covers the day).
+
+    Computed on intervals, never one row per day: the payer-year's covered days are its
+    fills merged into disjoint islands; the person's daily MME is a set of constant runs
+    (a sweep over fill starts and ends); days at a level are the overlaps of the two.
+    The same values as counting day by day with `daily_mme` (tested).
     """
     f = opioid_fills
     keys = ["person_id", "payer", "year"]
@@ -290,31 +338,39 @@ def opioid_members(opioid_fills: ir.Table, daily_mme: ir.Table,
         opioid_fill_count=f.count().cast("int64"),
         invalid_days_supply_fill_count=f.invalid_days_supply_flag.sum().cast("int64"),
     )
+    iv = _intervals(f, *keys)
+    islands = _islands(iv, keys)
+    days = islands.group_by(keys).aggregate(opioid_days=(islands._e - islands._s + 1).sum())
 
-    days = fill_days(f).select(*keys, "day").distinct()
-    dm = daily_mme.select(_p=daily_mme.person_id, _d=daily_mme.day, _mme=daily_mme.daily_mme)
-    benzo = fill_days(benzodiazepine_fills)
-    benzo = benzo.select(_bp=benzo.person_id, _bd=benzo.day).distinct()
-    j = days.left_join(dm, [days.person_id == dm._p, days.day == dm._d])
-    j = j.left_join(benzo, [j.person_id == benzo._bp, j.day == benzo._bd])
-    mme = j._mme.fill_null(ibis.literal(0, MME))
-    stats = j.group_by(keys).aggregate(
-        opioid_days=j.count().cast("int64"),
-        max_daily_mme=mme.max().cast(MME),
-        days_at_or_above_50=_flag(mme >= MME_50).sum().cast("int64"),
-        days_at_or_above_90=_flag(mme >= MME_90).sum().cast("int64"),
-        opioid_benzo_overlap_days=_flag(j._bp.notnull()).sum().cast("int64"),
+    seg = _mme_segments(iv)
+    j = islands.join(seg, [islands.person_id == seg._p, seg._seg_s <= islands._e,
+                           seg._seg_e >= islands._s])
+    overlap = ibis.least(j._e, j._seg_e) - ibis.greatest(j._s, j._seg_s) + 1
+    levels = j.group_by(keys).aggregate(
+        max_daily_mme=j._level.max().cast(MME),
+        days_at_or_above_50=ibis.ifelse(j._level >= MME_50, overlap, 0).sum(),
+        days_at_or_above_90=ibis.ifelse(j._level >= MME_90, overlap, 0).sum(),
     )
-    s = stats.rename({f"_s_{k}": k for k in keys})
-    out = counts.left_join(s, [counts.person_id == s._s_person_id,
-                               counts.payer.identical_to(s._s_payer),
-                               counts.year == s._s_year])
+
+    bz = _islands(_intervals(benzodiazepine_fills, "person_id"), ["person_id"])
+    bz = bz.select(_bp=bz.person_id, _bs=bz._s, _be=bz._e)
+    jb = islands.join(bz, [islands.person_id == bz._bp, bz._bs <= islands._e,
+                           bz._be >= islands._s])
+    benzo = jb.group_by(keys).aggregate(opioid_benzo_overlap_days=(
+        ibis.least(jb._e, jb._be) - ibis.greatest(jb._s, jb._bs) + 1).sum())
+
+    out = counts
+    for part in (days, levels, benzo):
+        p = part.rename({f"_x_{k}": k for k in keys})
+        out = out.left_join(p, [out.person_id == p._x_person_id,
+                                out.payer.identical_to(p._x_payer), out.year == p._x_year])
+        out = out.drop(*(f"_x_{k}" for k in keys))
     zero = ibis.literal(0, "int64")
     out = out.mutate(
-        opioid_days=out.opioid_days.fill_null(zero),
-        days_at_or_above_50=out.days_at_or_above_50.fill_null(zero),
-        days_at_or_above_90=out.days_at_or_above_90.fill_null(zero),
-        opioid_benzo_overlap_days=out.opioid_benzo_overlap_days.fill_null(zero),
+        opioid_days=out.opioid_days.fill_null(zero).cast("int64"),
+        days_at_or_above_50=out.days_at_or_above_50.fill_null(zero).cast("int64"),
+        days_at_or_above_90=out.days_at_or_above_90.fill_null(zero).cast("int64"),
+        opioid_benzo_overlap_days=out.opioid_benzo_overlap_days.fill_null(zero).cast("int64"),
     )
     out = out.mutate(any_50_flag=_flag(out.days_at_or_above_50 > 0),
                      any_90_flag=_flag(out.days_at_or_above_90 > 0))
@@ -386,11 +442,8 @@ def build_opioid_fills(pharmacy_claim: ir.Table) -> ir.Table:
 def build_opioid_members(pharmacy_claim: ir.Table) -> ir.Table:
     """`opioid_members` from pharmacy claims and the latest refdata."""
     ndc = ndc_table()
-    fills = opioid_fills(pharmacy_claim, ndc)
-    days = daily_mme(fills)
-    # without daily_mme's final sort: an ORDER BY inside the pipeline is wasted work
-    unsorted = days.op().parent.to_expr()
-    return opioid_members(fills, unsorted, benzodiazepine_fills(pharmacy_claim, ndc))
+    return opioid_members(opioid_fills(pharmacy_claim, ndc),
+                          benzodiazepine_fills(pharmacy_claim, ndc))
 
 
 def build_opioid_summary(opioid_members_table: ir.Table, member_months: ir.Table) -> ir.Table:
