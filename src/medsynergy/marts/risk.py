@@ -62,6 +62,12 @@ V28_HF_OTHER = ("221", "222", "224", "225", "226")
 PERSON_MODEL = ("person_id", "model_name")
 
 
+def _claim_key(t: ir.Table) -> ir.StringValue:
+    """data_source, claim_id and service year as one never-null text key."""
+    return (t.data_source.fill_null("") + "|" + t.claim_id.fill_null("") + "|"
+            + t.service_year.cast("string"))
+
+
 def _union_all(parts: Sequence[ir.Table]) -> ir.Table:
     """UNION ALL of `parts` (at least one), in order."""
     out = parts[0]
@@ -365,13 +371,12 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
     # the small side of the join that removes them (cheaper than keeping the passing ones)
     per_claim = flagged.group_by(["data_source", "claim_id", "service_year"]).aggregate(
         _any=flagged._pass.max())
-    failing = per_claim.filter(per_claim._any == 0).select(
-        _f_source=per_claim.data_source, _f_claim=per_claim.claim_id,
-        _f_year=per_claim.service_year)
+    failing = per_claim.filter(per_claim._any == 0)
+    failing = failing.select(_f_key=_claim_key(failing))
     c = lines("data_source", "claim_id", "person_id", *columns)
-    c = c.anti_join(failing, [c.data_source.identical_to(failing._f_source),
-                              c.claim_id == failing._f_claim,
-                              c.service_year == failing._f_year])
+    # NOT IN a subquery: planned as a mark join whose hash table is always the (small) set
+    # of failing claims; an anti-join let DuckDB build it on the lines instead
+    c = c.filter(~_claim_key(c).isin(failing._f_key))
     # their distinct diagnosis sets: the lines of a claim repeat its header diagnoses, so
     # this is far fewer rows
     c = c.select("person_id", "service_year", *columns).distinct()
