@@ -31,6 +31,7 @@ demo: $(VENV)/.installed-run
 ## bench: performance budgets, measured (wall time, peak memory, ratio to a lower bound)
 bench: $(VENV)/.installed-run
 	$(BIN)/python benchmarks/generate.py --out $(OUT)/bench
+	$(BIN)/python benchmarks/marts.py --data $(OUT)/bench/synthetic --out $(OUT)/bench
 
 ## test: lint, type-check and the whole test suite (Spark tests included)
 test: $(VENV)/.installed-dev java lint typecheck pytest
