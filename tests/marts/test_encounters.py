@@ -95,6 +95,35 @@ def test_acute_claims_header_from_lowest_line_and_exact_money(con: ibis.BaseBack
                     "paid_amount": Decimal("1000.21"), "allowed_amount": Decimal("1200.26")}]
 
 
+def test_icd9_principal_diagnosis_is_mapped_to_icd10_by_the_gems(
+        con: ibis.BaseBackend) -> None:
+    """295.90 (ICD-9-CM schizophrenia) -> F209; a code without a GEM target and codes of
+    other systems are kept as they are; the last claim of the stay gives the coding."""
+    lines = [
+        ip("C9", "F1", "2010-03-01", "2010-03-04", diagnosis_code_type="icd-9-cm",
+           diagnosis_code_1="295.90"),
+        ip("N9", "F2", "2010-05-01", "2010-05-04", diagnosis_code_type="ICD-9-CM ",
+           diagnosis_code_1="999999"),
+        ip("S1", "F3", "2024-05-01", "2024-05-04", diagnosis_code_type="snomed-ct",
+           diagnosis_code_1="44054006"),
+        ip("I1", "F4", "2024-06-01", "2024-06-04", diagnosis_code_type="icd-10-cm",
+           diagnosis_code_1="I509"),
+    ]
+    got = rows(con, inpatient_stays(table(con, "medical_claim", lines)),
+               ["facility_npi", "principal_diagnosis_code", "principal_diagnosis_mapped_from"],
+               ["facility_npi"])
+    assert got == [
+        {"facility_npi": "F1", "principal_diagnosis_code": "F209",
+         "principal_diagnosis_mapped_from": "icd-9-cm"},
+        {"facility_npi": "F2", "principal_diagnosis_code": "999999",
+         "principal_diagnosis_mapped_from": None},
+        {"facility_npi": "F3", "principal_diagnosis_code": "44054006",
+         "principal_diagnosis_mapped_from": None},
+        {"facility_npi": "F4", "principal_diagnosis_code": "I509",
+         "principal_diagnosis_mapped_from": None},
+    ]
+
+
 def test_facility_falls_back_to_billing_npi_and_dates_to_claim_dates(
         con: ibis.BaseBackend) -> None:
     line = ip("C1", "F1", "2024-03-01", "2024-03-04", facility_npi=None, billing_npi="B7",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from medsynergy.marts.codes import ICD9, gem_icd9_to_icd10
 from medsynergy.schema import Kind
 from medsynergy.schema._model import IBIS_TYPES
 
@@ -106,14 +107,35 @@ def _acute_claims(medical_claim: ir.Table) -> ir.Table:
         discharge_disposition_code=t.discharge_disposition_code.max(where=first),
         drg_code=t.drg_code.max(where=first),
         principal_diagnosis_code=t.diagnosis_code_1.max(where=first),
+        _dx_type=t.diagnosis_code_type.max(where=first),
         line_count=t.count(),
         paid_amount=_money_sum(t.paid_amount),
         allowed_amount=_money_sum(t.allowed_amount),
         _irf=_flag(t._rev == IRF_REVENUE_CODE).max(),
         ed_revenue_flag=_flag(t._rev.isin(ED_REVENUE_CODES)).max(),
     )
-    claims = claims.filter(claims._irf == 0).drop("_irf")
+    claims = _principal_in_icd10(claims.filter(claims._irf == 0).drop("_irf"))
     return claims.mutate(date_error_flag=_flag(claims.discharge_date < claims.admission_date))
+
+
+def _principal_in_icd10(claims: ir.Table) -> ir.Table:
+    """An ICD-9-CM principal diagnosis (the claim's diagnosis_code_type) replaced by its
+    ICD-10-CM target in the CMS GEMs (`marts.codes.gem_icd9_to_icd10`), so the ICD-10
+    rules of the readmission measure classify it; `principal_diagnosis_mapped_from` says
+    'icd-9-cm' on those claims. A code without a GEM target is kept as it is (no ICD-10
+    rule matches it; `code_coverage` counts such lines). Other code systems are kept."""
+    gem = gem_icd9_to_icd10()
+    gem = gem.select(_g9=gem.icd9, _g10=gem.icd10)
+    is9 = (claims._dx_type.strip().lower() == ICD9).fill_null(False)
+    key = ibis.ifelse(is9, claims.principal_diagnosis_code.strip().upper().replace(".", ""),
+                      ibis.null("string"))
+    c = claims.mutate(_g_key=key)
+    c = c.left_join(gem, c._g_key == gem._g9)
+    return c.mutate(
+        principal_diagnosis_code=ibis.coalesce(c._g10, c.principal_diagnosis_code),
+        principal_diagnosis_mapped_from=ibis.ifelse(c._g10.notnull(), ICD9,
+                                                    ibis.null("string")),
+    ).drop("_dx_type", "_g_key", "_g9", "_g10")
 
 
 # -- stays -------------------------------------------------------------------------------------
@@ -172,6 +194,7 @@ def _collapse_stays(c: ir.Table) -> ir.Table:
         discharge_disposition_code=c.discharge_disposition_code.max(where=c._last),
         drg_code=c.drg_code.max(where=c._last),
         principal_diagnosis_code=c.principal_diagnosis_code.max(where=c._last),
+        principal_diagnosis_mapped_from=c.principal_diagnosis_mapped_from.max(where=c._last),
         claim_count=c.count(),
         paid_amount=_money_sum(c.paid_amount),
         allowed_amount=_money_sum(c.allowed_amount),
@@ -222,8 +245,8 @@ def _chain_transfers(s: ir.Table) -> ir.Table:
 STAY_COLUMNS = (
     "stay_id", "person_id", "payer", "plan", "facility_npi", "admission_date",
     "discharge_date", "length_of_stay", "discharge_disposition_code", "drg_code",
-    "principal_diagnosis_code", "claim_count", "paid_amount", "allowed_amount",
-    "date_error_flag", "admitted_through_ed_flag", "episode_id", "transfer_in_flag",
+    "principal_diagnosis_code", "principal_diagnosis_mapped_from", "claim_count",
+    "paid_amount", "allowed_amount", "date_error_flag", "admitted_through_ed_flag", "episode_id", "transfer_in_flag",
     "transfer_out_flag", "last_in_episode_flag", "episode_discharge_date",
 )
 
