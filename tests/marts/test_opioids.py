@@ -263,9 +263,10 @@ def test_intervals_equal_counting_day_by_day(con: ibis.BaseBackend) -> None:
         r["opioid_days"], r["max_daily_mme"], r["days_at_or_above_50"],
         r["days_at_or_above_90"], r["opioid_benzo_overlap_days"]) for r in rows(con, members)}
     assert got == expected
-    # the sample exercises high doses and benzodiazepine overlap (not only empty cases)
-    assert sum(v[2] for v in got.values()) > 0
-    assert sum(v[4] for v in got.values()) > 0
+    # the sample exercises high doses and benzodiazepine overlap, not only empty cases
+    # (48 person x payer x years; 4,703 days >= 50, 2,894 >= 90, 3,402 with a benzo)
+    assert (len(got), sum(v[2] for v in got.values()), sum(v[3] for v in got.values()),
+            sum(v[4] for v in got.values())) == (48, 4703, 2894, 3402)
 
 
 # -- summary and coverage ----------------------------------------------------------------------
