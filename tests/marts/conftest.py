@@ -58,3 +58,13 @@ def rows(con: ibis.BaseBackend, expr: ibis.Table, columns: Sequence[str] | None 
     if order:
         t = t.order_by(list(order))
     return list(con.to_pyarrow(t).to_pylist())
+
+
+@pytest.fixture
+def spark() -> ibis.BaseBackend:
+    """An Ibis backend on the local Spark session. Java is installed by the Makefile: an
+    unavailable engine is a failure, not a skip."""
+    pytest.importorskip("pyspark")
+    from medsynergy.engine.spark_engine import local_session
+
+    return ibis.pyspark.connect(local_session())

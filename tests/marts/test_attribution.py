@@ -183,11 +183,7 @@ def test_compiles_for_pyspark(con: ibis.BaseBackend) -> None:
 
 
 @pytest.mark.spark
-def test_same_rows_on_spark(con: ibis.BaseBackend) -> None:
-    pytest.importorskip("pyspark")
-    from medsynergy.engine.spark_engine import local_session
-
-    spark = ibis.pyspark.connect(local_session())
+def test_same_rows_on_spark(con: ibis.BaseBackend, spark: ibis.BaseBackend) -> None:
     lines = [svc("T1", "N1", "2024-02-01", "100.00"), svc("T2", "N2", "2024-06-01", "100.00"),
              svc("T8", "N8", "2024-02-01", "30.00", person="P3")]
     # ibis 12's PySpark memtable registration cannot convert null decimals: give them all 0

@@ -269,12 +269,7 @@ def test_compiles_for_pyspark(con: ibis.BaseBackend) -> None:
 
 
 @pytest.mark.spark
-def test_same_rows_on_spark(con: ibis.BaseBackend) -> None:
-    pytest.importorskip("pyspark")
-    from medsynergy.engine.spark_engine import local_session
-
-    # Java is installed by the Makefile: an unavailable engine is a failure, not a skip
-    spark = ibis.pyspark.connect(local_session())
+def test_same_rows_on_spark(con: ibis.BaseBackend, spark: ibis.BaseBackend) -> None:
     # ibis 12's PySpark memtable registration cannot convert null decimals: give them all 0
     decimals = [c for c, kind in TABLES["pharmacy_claim"].ibis_schema().items()
                 if kind.is_decimal()]

@@ -365,11 +365,7 @@ def test_compiles_for_spark(con: ibis.BaseBackend) -> None:
 
 
 @pytest.mark.spark
-def test_same_rows_on_spark(con: ibis.BaseBackend) -> None:
-    pytest.importorskip("pyspark")
-    from medsynergy.engine.spark_engine import local_session
-
-    spark = ibis.pyspark.connect(local_session())
+def test_same_rows_on_spark(con: ibis.BaseBackend, spark: ibis.BaseBackend) -> None:
     mc = _sample(con)
     stays = inpatient_stays(mc)
     for expr, order in ((stays, ["stay_id"]), (ed_visits(mc, stays), ["visit_date"])):

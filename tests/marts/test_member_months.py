@@ -206,13 +206,8 @@ def test_plan_rows_sum_to_payer_rows(con: ibis.BaseBackend) -> None:
 
 
 @pytest.mark.spark
-def test_same_rows_on_spark(con: ibis.BaseBackend) -> None:
+def test_same_rows_on_spark(con: ibis.BaseBackend, spark: ibis.BaseBackend) -> None:
     """The mart compiles and gives identical rows and types on the PySpark backend."""
-    pytest.importorskip("pyspark")
-    from medsynergy.engine.spark_engine import local_session
-
-    # Java is installed by the Makefile: an unavailable engine is a failure, not a skip
-    spark = ibis.pyspark.connect(local_session())
     spans = [span("2024-01-31", "2024-02-01", gender="male"), span("2024-01-10", "2024-03-05"),
              span("2023-12-20", "2024-01-05", plan=None), span("2024-03-01", "2024-02-01"),
              span("2024-02-01", "2024-02-29", person_id="P2", payer="Y", member_id="Q")]

@@ -352,14 +352,9 @@ def test_compiles_for_pyspark(con: ibis.BaseBackend) -> None:
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_same_rows_on_spark(con: ibis.BaseBackend) -> None:
+def test_same_rows_on_spark(con: ibis.BaseBackend, spark: ibis.BaseBackend) -> None:
     """Fills, members (which read daily MME and benzodiazepine days) and the summary give the
     same rows and types on PySpark (date + interval days, exact decimals); about 4 minutes."""
-    pytest.importorskip("pyspark")
-    from medsynergy.engine.spark_engine import local_session
-
-    # Java is installed by the Makefile: an unavailable engine is a failure, not a skip
-    spark = ibis.pyspark.connect(local_session())
     exprs = _exprs(con)
     for expr, order in (exprs[0], exprs[2], exprs[3]):
         assert rows(spark, expr, order=order) == rows(con, expr, order=order)

@@ -198,11 +198,7 @@ def test_compiles_for_pyspark(con: ibis.BaseBackend) -> None:
 
 
 @pytest.mark.spark
-def test_same_rows_on_spark(con: ibis.BaseBackend) -> None:
-    pytest.importorskip("pyspark")
-    from medsynergy.engine.spark_engine import local_session
-
-    spark = ibis.pyspark.connect(local_session())
+def test_same_rows_on_spark(con: ibis.BaseBackend, spark: ibis.BaseBackend) -> None:
     s = promis_scores(_sample(con))
     for expr, order in ((s, ["person_id", "scale", "observation_date"]),
                         (promis_summary(s), ["scale", "year"])):

@@ -430,11 +430,7 @@ def test_compiles_for_spark(con: ibis.BaseBackend) -> None:
 
 
 @pytest.mark.spark
-def test_same_rows_on_spark(con: ibis.BaseBackend) -> None:
-    pytest.importorskip("pyspark")
-    from medsynergy.engine.spark_engine import local_session
-
-    spark = ibis.pyspark.connect(local_session())
+def test_same_rows_on_spark(con: ibis.BaseBackend, spark: ibis.BaseBackend) -> None:
     stays = stays_table([
         st("A1", "2024-01-01", "2024-01-05", facility="F1", transfer_out=1,
            episode_discharge="2024-01-08", ed=1),

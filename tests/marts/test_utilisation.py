@@ -142,12 +142,7 @@ def test_compiles_for_pyspark(con: ibis.BaseBackend) -> None:
 
 
 @pytest.mark.spark
-def test_same_rows_on_spark(con: ibis.BaseBackend) -> None:
-    pytest.importorskip("pyspark")
-    from medsynergy.engine.spark_engine import local_session
-
-    # Java is installed by the Makefile: an unavailable engine is a failure, not a skip
-    spark = ibis.pyspark.connect(local_session())
+def test_same_rows_on_spark(con: ibis.BaseBackend, spark: ibis.BaseBackend) -> None:
     expr = _run(con).order_by(["payer", "year"])
     d_out, s_out = con.to_pyarrow(expr), spark.to_pyarrow(expr)
     assert s_out.schema == d_out.schema
