@@ -227,7 +227,7 @@ def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_month
         month_start_date=ibis.null("date"), service_category_group=null_str,
         service_category=null_str, enrolled_other_coverage_flag=null_count)
     parts = [t.select(*SPEND_COLUMNS) for t in (by_category, outside, person_year)]
-    return parts[0].union(parts[1], distinct=False).union(parts[2], distinct=False)
+    return parts[0].union(*parts[1:], distinct=False)
 
 
 def _denominators(member_months: ir.Table, by: list[str]) -> ir.Table:

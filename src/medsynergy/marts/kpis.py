@@ -7,9 +7,9 @@ Issue "Measures", mart 10. Rules and sources are in docs/marts/kpis.md. In short
 * Every measure is first computed per member x year, joined to the member's attribution
   row of that year (person_id, year: never-null keys), then summed per year x TIN. Events of
   a person in a year without an attribution row (not enrolled that year) count nowhere.
-* Cost: medical lines (service_category) and pharmacy lines (pharmacy_claim), dated by
-  service date (`cost.claim_lines`), counted when the member has a member month (any payer
-  or plan) in the service month. member_months counts distinct person x month, so a person
+* Cost: medical and pharmacy lines, dated by service date, counted when the member has a
+  member month (any payer or plan) in the service month: the 'person_year' level of the
+  member_spend mart (`cost.member_spend`). member_months counts distinct person x month, so a person
   with two coverages in one month is one member month of the group.
 * All rates are exact: counts and money are integers (cents, 10^-k units) divided with
   `cost.rounded_quotient` (half away from zero, once) and turned into DECIMAL by
@@ -205,16 +205,16 @@ def _ed(ed_visits: ir.Table) -> ir.Table:
         ed_visits=e.count().cast(COUNT))
 
 
-def _service_days(service_category: ir.Table, codes: Sequence[str]) -> ir.Table:
+def _service_days(medical_lines: ir.Table, codes: Sequence[str]) -> ir.Table:
     """Distinct person x service date of medical lines with one of `codes`."""
-    s = service_category
+    s = medical_lines
     s = s.filter(_code(s.hcpcs_code).isin(list(codes)))
     return s.select(person_id=s.person_id.cast("string"),
                     service_date=ibis.coalesce(s.claim_line_start_date, s.claim_start_date
                                                ).cast("date")).distinct()
 
 
-def _follow_up(readmissions: ir.Table, service_category: ir.Table, member_months: ir.Table
+def _follow_up(readmissions: ir.Table, medical_lines: ir.Table, member_months: ir.Table
                ) -> ir.Table:
     """Per person x discharge year: discharges eligible for 7-day follow-up and those
     followed up (a FOLLOW_UP_CODES visit on day 1..7 after the discharge day)."""
@@ -234,7 +234,7 @@ def _follow_up(readmissions: ir.Table, service_category: ir.Table, member_months
     eligible = d.filter((d._readmit_7 == 0) & (died_7 == 0)).select(
         "stay_id", "person_id", "discharge_date")
 
-    visits = _service_days(service_category, FOLLOW_UP_CODES)
+    visits = _service_days(medical_lines, FOLLOW_UP_CODES)
     visits = visits.select(_v_person=visits.person_id, _v_date=visits.service_date)
     hit = eligible.join(visits, [
         eligible.person_id == visits._v_person,
@@ -274,8 +274,8 @@ def _promis(promis: ir.Table, scale: str, threshold: Decimal) -> ir.Table:
                        promis_improved=_flag(last.change >= ibis.literal(threshold)))
 
 
-def _awv(service_category: ir.Table) -> ir.Table:
-    v = _service_days(service_category, AWV_CODES)
+def _awv(medical_lines: ir.Table) -> ir.Table:
+    v = _service_days(medical_lines, AWV_CODES)
     v = v.filter(v.service_date.notnull())
     v = v.select(person_id=v.person_id, year=v.service_date.year().cast(COUNT)).distinct()
     return v.mutate(awv_members=ibis.literal(1, COUNT))

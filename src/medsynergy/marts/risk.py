@@ -69,11 +69,8 @@ def _claim_key(t: ir.Table) -> ir.StringValue:
 
 
 def _union_all(parts: Sequence[ir.Table]) -> ir.Table:
-    """UNION ALL of `parts` (at least one), in order."""
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.union(part, distinct=False)
-    return out
+    """UNION ALL of `parts` (at least one: Ibis's union needs two or more tables)."""
+    return parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
 
 
 def _years(payment_years: Sequence[int] | None, data_dir: str | None) -> list[int]:
@@ -118,8 +115,7 @@ def risk_members(eligibility: ir.Table, member_months_table: ir.Table, *,
     the demographics, the flags and the coefficient prefix hccinfhir would give them."""
     parts = [_person_models(_demographics(eligibility, member_months_table, y)).mutate(
         payment_year=ibis.literal(y, "int64")) for y in _years(payment_years, data_dir)]
-    out = _union_all(parts)
-    return out
+    return _union_all(parts)
 
 
 def risk_hccs(medical_claim: ir.Table, members: ir.Table, *,
@@ -320,8 +316,7 @@ def _person_models(people: ir.Table) -> ir.Table:
         prefix = esrd_prefix if key == ESRD_MODEL else hcc_prefix
         parts.append(rows.mutate(model=ibis.literal(key), model_name=ibis.literal(name),
                                  prefix=prefix))
-    out = _union_all(parts)
-    return out
+    return _union_all(parts)
 
 
 def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
@@ -469,8 +464,7 @@ def _variables(pm: ir.Table, hccs: ir.Table, interactions: ir.Table) -> ir.Table
     counts = hccs.group_by(list(PERSON_MODEL)).aggregate(n=hccs.count())
     parts.append(counts.select("person_id", "model_name", variable=ibis.ifelse(
         counts.n >= 10, "D10P", "D" + counts.n.cast("string"))))
-    out = _union_all(parts)
-    return out
+    return _union_all(parts)
 
 
 def _hcc_lists(hccs: ir.Table) -> ir.Table:

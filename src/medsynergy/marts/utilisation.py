@@ -106,9 +106,7 @@ def utilisation(member_months: ir.Table, stays: ir.Table, ed_visits: ir.Table,
     ic = ic.select("person_id", "payer", "plan", "_date", "service_category").distinct()
     parts.append(_partial(ic, ic._date.year(), integrative_visits=ic.count()))
 
-    both = parts[0]
-    for p in parts[1:]:
-        both = both.union(p, distinct=False)
+    both = parts[0].union(*parts[1:], distinct=False)
     totals = both.group_by(list(KEYS)).aggregate(
         **{c: both[c].sum().cast(COUNT) for c in ("member_months", *COUNTS)})
     out = totals.mutate(
