@@ -53,6 +53,14 @@ def test_span_across_year_boundary(con: ibis.BaseBackend) -> None:
     ]
 
 
+def test_open_ended_span_stops_at_the_calendar(con: ibis.BaseBackend) -> None:
+    # 9999-12-31 is a common "still enrolled" sentinel: its months end with the calendar
+    # (2100-12), and a span starting before 1900 starts with it
+    got = months(con, span("2100-11-15", "9999-12-31"), span("1899-12-01", "1900-01-02",
+                                                              plan="B"))
+    assert sorted(got) == [(d("1900-01-01"), 2), (d("2100-11-01"), 16), (d("2100-12-01"), 31)]
+
+
 def test_overlapping_and_duplicate_spans_count_once(con: ibis.BaseBackend) -> None:
     got = months(con, span("2024-01-01", "2024-02-15"), span("2024-02-10", "2024-03-05"),
                  span("2024-02-10", "2024-03-05"))  # the second span twice
