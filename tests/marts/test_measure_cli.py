@@ -50,7 +50,7 @@ def test_show_limits_and_orders_rows(built: tuple[Path, Path]) -> None:
     res = run(["show", "claims_by_month", "--limit", "2", "--format", "csv"], db)
     assert res.returncode == 0, res.stderr
     rows = res.stdout.strip().splitlines()
-    assert rows[0] == "person_id,payer,service_month,claim_lines,claims,paid_amount,allowed_amount"
+    assert rows[0] == "person_id,payer,service_month,claim_lines,paid_amount,allowed_amount"
     assert len(rows) == 3
     assert rows[1] < rows[2]
 

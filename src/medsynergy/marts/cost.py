@@ -198,13 +198,8 @@ def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_month
         agg.person_id == enrolled._mm_person, agg._payer_key == enrolled._mm_payer,
         agg._plan_key == enrolled._mm_plan, agg.month_start_date == enrolled._mm_month,
     ])
-    j = j.select(*keys, "_pharmacy", "paid_amount", "allowed_amount", "_enrolled")
-    months = mm.select(_pm_person=mm.person_id, _pm_month=mm.month_start_date).distinct()
-    months = months.mutate(_any=ibis.literal(1, COUNT))
-    j = j.left_join(months, [j.person_id == months._pm_person,
-                             j.month_start_date == months._pm_month])
     j = j.select(*keys, "_pharmacy", "paid_amount", "allowed_amount",
-                 _enrolled=j._enrolled.fill_null(0), _any=j._any.fill_null(0))
+                 _enrolled=j._enrolled.fill_null(0))
 
     def sums(t: ir.Table) -> dict[str, ir.Value]:
         return {"claim_lines": t.count().cast(COUNT),
@@ -217,12 +212,34 @@ def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_month
     by_category = e.group_by(keys[1:]).aggregate(**sums(e)).mutate(
         level=ibis.literal(LEVEL_CATEGORY), person_id=null_str,
         enrolled_other_coverage_flag=null_count)
+    # A line with a member-month of its own payer and plan is in a month of enrollment
+    # with some payer or plan; only the (few) other lines need the second question, so it
+    # is asked of their sums, not of every line: is there a member-month of any payer or
+    # plan that month? (The person-months are looked up for those persons only.)
     o = j.filter(j._enrolled == 0)
-    outside = o.group_by([*keys, "_any"]).aggregate(**sums(o))
+    outside = o.group_by(keys).aggregate(**sums(o))
+    asked = outside.select(_q_person=outside.person_id, _q_month=outside.month_start_date)
+    covered = mm.semi_join(asked, [mm.person_id == asked._q_person,
+                                   mm.month_start_date == asked._q_month])
+    covered = covered.select(_pm_person=covered.person_id, _pm_month=covered.month_start_date,
+                             _any=ibis.literal(1, COUNT)).distinct()
+    outside = outside.left_join(covered, [outside.person_id == covered._pm_person,
+                                          outside.month_start_date == covered._pm_month])
     outside = outside.mutate(level=ibis.literal(LEVEL_OUTSIDE),
-                             enrolled_other_coverage_flag=outside._any.cast(COUNT))
-    p = j.filter(j._any == 1)
-    person_year = p.group_by(["person_id", "year"]).aggregate(**sums(p)).mutate(
+                             enrolled_other_coverage_flag=outside._any.fill_null(0).cast(COUNT))
+    # person_year: the enrolled lines, plus the outside sums of months covered otherwise
+    year_keys = ["person_id", "year"]
+    py_parts = [e.group_by(year_keys).aggregate(**sums(e)),
+                outside.filter(outside.enrolled_other_coverage_flag == 1).select(
+                    *year_keys, "claim_lines", "pharmacy_lines", "paid_amount",
+                    "allowed_amount")]
+    py = py_parts[0].union(py_parts[1], distinct=False)
+    person_year = py.group_by(year_keys).aggregate(
+        claim_lines=py.claim_lines.sum().cast(COUNT),
+        pharmacy_lines=py.pharmacy_lines.sum().cast(COUNT),
+        paid_amount=money_sum(py.paid_amount),
+        allowed_amount=money_sum(py.allowed_amount),
+    ).mutate(
         level=ibis.literal(LEVEL_PERSON_YEAR), payer=null_str, plan=null_str,
         month_start_date=ibis.null("date"), service_category_group=null_str,
         service_category=null_str, enrolled_other_coverage_flag=null_count)

@@ -69,7 +69,7 @@ MARTS: tuple[Mart, ...] = (
     Mart("claims_by_month", "Paid and allowed medical spend per person, payer and month.",
          ("medical_claim",), claims_by_month,
          by=(("payer", "payer"), ("month", "service_month")),
-         additive=("claim_lines", "claims", *MONEY)),
+         additive=("claim_lines", *MONEY)),
     Mart("service_category", "Every medical claim line with its service category and group "
          "(computed inline by the marts that read it, not stored).",
          ("medical_claim",), service_category, by=PAYER_PLAN, additive=MONEY, persist=False),
