@@ -186,13 +186,30 @@ def code_coverage(medical_claim: ir.Table) -> ir.Table:
     lines with no code mapped), diagnosis_codes_unmapped (ICD-9 codes without a GEM target)
     and share_not_classifiable = lines_not_classifiable / lines_with_diagnosis,
     DECIMAL(18,4) rounded half up, null without diagnoses."""
-    # The outcome of a line depends only on its type and codes: classify each distinct
-    # combination once and weight it by its number of lines (lines repeat their claim's
-    # diagnoses, so there are far fewer combinations than lines).
     mc = medical_claim
-    sets = mc.group_by(["diagnosis_code_type", *DIAGNOSES]).aggregate(
-        _lines=mc.count().cast("int64"))
+    kind = mc.diagnosis_code_type.strip().lower()
+    # Lines of an explicit type other than ICD-9-CM (ICD-10-CM, SNOMED CT, ...) need no
+    # mapping and no shape test: their outcome is their type and whether they carry a code,
+    # so they are counted per (type, has a code) without grouping on their 25 codes.
+    typed = mc.filter(kind.notnull() & (kind != ICD9))
+    has_dx = _any([_norm(typed[c]).notnull() for c in DIAGNOSES])
+    typed = typed.group_by(["diagnosis_code_type", has_dx.name("_has_dx")]).aggregate(
+        _lines=typed.count().cast("int64"))
+    tk = typed.diagnosis_code_type.strip().lower()
+    typed = typed.select(
+        _lines=typed._lines, _source_type=tk, _has_dx=typed._has_dx,
+        _icd10_usable=(tk == ICD10) & typed._has_dx,
+        _mapped_any=ibis.literal(False),
+        diagnosis_mapped_from=ibis.null("string"),
+        unmapped_diagnosis_count=ibis.literal(0, "int64"))
+    # ICD-9 and untyped lines: the outcome depends on every code (GEM targets, ICD-10
+    # shape), so each distinct combination is classified once and weighted by its lines
+    # (lines repeat their claim's diagnoses: far fewer combinations than lines).
+    rest = mc.filter(kind.isnull() | (kind == ICD9))
+    sets = rest.group_by(["diagnosis_code_type", *DIAGNOSES]).aggregate(
+        _lines=rest.count().cast("int64"))
     c = _classified(sets)
+    c = c.select(*typed.columns).union(typed, distinct=False)
 
     def lines(cond: ir.BooleanValue) -> ir.IntegerValue:
         return ibis.ifelse(cond.fill_null(False), c._lines, 0).cast("int64")
