@@ -378,10 +378,10 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
     # one narrow distinct scan per diagnosis column and their union (less work than
     # unpivoting every set into 25 rows, most positions are empty); codes are cleaned
     # after the distinct, on far fewer rows
-    parts = []
-    for n in columns:
-        part = c.select("person_id", "service_year", diagnosis_code=c[n])
-        parts.append(part.filter(part.diagnosis_code.notnull()).distinct())
+    # (no null filter on each part: DuckDB pushes their OR below the distinct and tests it
+    # on every line; the empty and null codes go in the final filter instead)
+    parts = [c.select("person_id", "service_year", diagnosis_code=c[n]).distinct()
+             for n in columns]
     raw = _union_all(parts)
     out = raw.mutate(diagnosis_code=raw.diagnosis_code.strip().upper().replace(".", ""))
     return out.filter(out.diagnosis_code != "").distinct()
