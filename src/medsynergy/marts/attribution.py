@@ -178,9 +178,15 @@ def attribution(medical_claim: ir.Table, provider: ir.Table, member_months: ir.T
         primary_care_allowed_total=_money_sum(by_tin.allowed_amount))
     tin = _winner(by_tin, ["person_id", "year"], "tin")
 
-    by_npi = s.group_by(["person_id", "year", "tin", "npi"]).aggregate(
-        allowed_amount=_money_sum(s.allowed), last_service_date=s.service_date.max())
+    # s is already one row per person x year x TIN x NPI: its step is the one deciding
+    # step of the person-year
+    by_npi = s.select("person_id", "year", "tin", "npi", "_services", allowed_amount=s.allowed,
+                      last_service_date=s.service_date)
     npi = _winner(by_npi, ["person_id", "year", "tin"], "npi")
+    # always true (every row sums at least one line); it makes both readers of `s` use the
+    # same columns, so DuckDB computes the 6M-group sum once for both instead of twice
+    # (6.1 -> 5.1 s at 1M member-years)
+    npi = npi.filter(npi._services > 0)
     n = npi.select(_p=npi.person_id, _y=npi.year, _t=npi.tin, attributed_npi=npi.npi)
     tin = tin.join(n, [tin.person_id == n._p, tin.year == n._y, tin.tin == n._t])
     tot = totals.select(_p2=totals.person_id, _y2=totals.year,
