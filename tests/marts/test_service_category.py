@@ -16,6 +16,7 @@ from medsynergy.marts.service_category import (
     KEY_COLUMNS,
     RULE_OTHER,
     RULES,
+    lines_in_categories,
     pharmacy_category,
     service_category,
     service_category_summary,
@@ -209,6 +210,26 @@ def test_every_line_appears_exactly_once(con: ibis.BaseBackend) -> None:
     keys = {(r["claim_id"], r["claim_line_number"], r["data_source"]) for r in got}
     assert len(keys) == len(lines)
     assert all(r["service_category"] is not None for r in rows(con, out, OUT))
+
+
+@pytest.mark.parametrize("categories", [
+    ("professional_em", "acupuncture", "behavioral_health", "nutrition", "pt_chiropractic",
+     "coaching"),
+    ("inpatient_acute", "lab"),  # a claim-level category: read through service_category
+    ("other",),
+])
+def test_lines_in_categories_are_those_of_service_category(
+        con: ibis.BaseBackend, categories: tuple[str, ...]) -> None:
+    lines = [{**BASE, **line, "claim_id": f"C{i}"} for i, (_, line, _, _) in enumerate(CASES)]
+    lines += [{**BASE, **inst("111", "0024"), "claim_id": "IRF"},
+              {**BASE, **inst("111", "0250"), "claim_id": "IRF", "claim_line_number": 2}]
+    t = table(con, "medical_claim", lines)
+    full = service_category(t)
+    want = rows(con, full.filter(full.service_category.isin(categories)),
+                order=["claim_id", "claim_line_number"])
+    got = rows(con, lines_in_categories(t, categories), order=["claim_id", "claim_line_number"])
+    assert got == want
+    assert {r["service_category"] for r in got} == set(categories)
 
 
 def test_keeps_the_key_columns_unchanged(con: ibis.BaseBackend) -> None:

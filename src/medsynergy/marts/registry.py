@@ -35,7 +35,7 @@ from medsynergy.marts.promis import promis_scores, promis_summary
 from medsynergy.marts.readmissions import readmission_summary, readmissions
 from medsynergy.marts.risk import risk_hccs, risk_members, risk_scores, risk_summary
 from medsynergy.marts.service_category import service_category, service_category_summary
-from medsynergy.marts.utilisation import utilisation
+from medsynergy.marts.utilisation import utilisation_of_claims
 
 Build = Callable[..., ibis.Table]
 
@@ -103,7 +103,8 @@ MARTS: tuple[Mart, ...] = (
          by=(*PAYER_PLAN, ("month", "month_start_date")),
          additive=("claim_lines", "pharmacy_lines", *MONEY)),
     Mart("utilisation", "Admissions, bed days, ED, office and integrative visits per 1,000.",
-         ("member_months", "inpatient_stays", "ed_visits", "service_category"), utilisation,
+         ("member_months", "inpatient_stays", "ed_visits", "medical_claim"),
+         utilisation_of_claims,
          by=PAYER_PLAN,
          additive=("member_months", "admissions", "bed_days", "ed_visits",
                    "ed_visits_treat_and_release", "office_em_visits", "integrative_visits")),

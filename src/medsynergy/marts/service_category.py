@@ -404,6 +404,33 @@ def service_category(medical_claim: ir.Table) -> ir.Table:
     return out.order_by(["claim_id", "claim_line_number", "data_source"])
 
 
+def lines_in_categories(medical_claim: ir.Table, categories: Sequence[str]) -> ir.Table:
+    """The rows of `service_category` whose category is one of `categories`, without
+    categorising every line: the rule table is cut to those categories first, so only the
+    lines that land in them come out of the join (utilisation counts visits of a few
+    categories out of every line).
+
+    The claim-level IRF/IPF rule only moves lines between the two inpatient categories, so
+    asking for either of them reads `service_category` in full instead."""
+    wanted = set(categories)
+    claim_level = {RULES[0].category, RULES[1].category}
+    if wanted & claim_level:
+        full = service_category(medical_claim)
+        return full.filter(full.service_category.isin(sorted(wanted)))
+    t = medical_claim
+    rules = _rule_table(t)
+    rules = rules.mutate(_sc_category=rules._sc_rule.substitute(
+        {r.rule_id: r.category for r in (*RULES, RULE_OTHER)}, else_=ibis.literal(OTHER)))
+    r = rules.filter(rules._sc_category.isin(sorted(wanted)))
+    r = r.rename({c + "_r": c for c in RULE_INPUTS})
+    lines = t.join(r, _same(t, r, RULE_INPUTS, "_r"))
+    out = lines.select(*KEY_COLUMNS, service_category=lines._sc_category,
+                       service_category_rule=lines._sc_rule)
+    out = out.mutate(service_category_group=_group(out.service_category))
+    return out.select(*KEY_COLUMNS, "service_category", "service_category_group",
+                      "service_category_rule")
+
+
 def _group(category: ir.StringValue) -> ir.StringValue:
     return category.substitute(CATEGORY_GROUP, else_=ibis.literal("other"))
 

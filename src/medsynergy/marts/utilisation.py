@@ -28,6 +28,7 @@ import ibis
 import ibis.expr.types as ir
 
 from medsynergy.marts.cost import COUNT, months_to_person_years, rounded_quotient, scaled
+from medsynergy.marts.service_category import lines_in_categories
 
 #: Office / outpatient E/M (new 99202-99205, established 99211-99215; 99206-99210 do not
 #: exist, so the range is the same) and the Medicare annual wellness visits.
@@ -67,12 +68,20 @@ def _visit_date(lines: ir.Table) -> ir.DateValue:
     return ibis.coalesce(lines.claim_line_start_date, lines.claim_start_date)
 
 
+def utilisation_of_claims(member_months: ir.Table, stays: ir.Table, ed_visits: ir.Table,
+                          medical_claim: ir.Table) -> ir.Table:
+    """`utilisation` reading only the claim lines of the visit categories (what `measure`
+    builds: categorising every line to keep a third of them cost twice as much)."""
+    lines = lines_in_categories(medical_claim, (OFFICE_EM_CATEGORY, *INTEGRATIVE_CATEGORIES))
+    return utilisation(member_months, stays, ed_visits, lines)
+
+
 def utilisation(member_months: ir.Table, stays: ir.Table, ed_visits: ir.Table,
                 service_lines: ir.Table) -> ir.Table:
     """One row per payer x plan x year with member months or events: counts and per 1,000.
 
     `stays` is the inpatient_stays mart, `ed_visits` the ed_visits mart, `service_lines` the
-    service_category mart.
+    service_category mart (or its lines of the visit categories: `utilisation_of_claims`).
     """
     mm = member_months
     parts = [_partial(mm, mm.year, member_months=mm.count())]
