@@ -27,7 +27,6 @@ import pyarrow.compute as pc
 
 from medsynergy import refdata
 from medsynergy.errors import ConfigError
-from medsynergy.marts.member_months import month_calendar
 from medsynergy.schema import Kind
 from medsynergy.schema._model import IBIS_TYPES
 
@@ -245,19 +244,28 @@ def _first_readmissions(stays: ir.Table, version: str | None) -> ir.Table:
     return first.left_join(planned, "readmit_stay_id").drop("readmit_stay_id_right")
 
 
+def _month_number(day: ir.DateValue) -> ir.IntegerValue:
+    """year * 12 + month (a date or, on DuckDB after interval arithmetic, a timestamp)."""
+    return (day.year() * 12 + day.month()).cast("int64")
+
+
 def _enrolled_after(stays: ir.Table, member_months: ir.Table, people: ir.Table) -> ir.Table:
     """stay_id, _enrolled: every month touching [discharge+1, discharge+30] has a member
     month of the person (any payer or plan), or the person died within those days."""
-    cal = month_calendar().select("month_start_date", "month_end_date")
     c = stays.select("stay_id", "person_id", _dis=stays.episode_discharge_date)
     c = c.filter(c._dis.notnull())
-    need = c.join(cal, [_days(cal.month_end_date, c._dis) >= WINDOW_FIRST_DAY,
-                        _days(cal.month_start_date, c._dis) <= WINDOW_DAYS])
-    mm = member_months.select(
-        _mm_person=member_months.person_id, _mm_month=member_months.month_start_date
-    ).distinct().mutate(_have=ibis.literal(1, FLAG))
-    need = need.left_join(mm, [need.person_id == mm._mm_person,
-                               need.month_start_date == mm._mm_month])
+    # the months touching the window, as month numbers from the window's first to its last
+    # day (up to three: 31 Jan + 1..30 reaches 1 Mar), spread with UNNEST(RANGE) / EXPLODE
+    first = _month_number(c._dis + ibis.interval(days=WINDOW_FIRST_DAY))
+    last = _month_number(c._dis + ibis.interval(days=WINDOW_DAYS))
+    need = c.mutate(_m=ibis.range(first, last + 1).unnest())
+    # the member months of those persons and months only (a semi-join on the small side),
+    # not a distinct over every member month
+    mm = member_months.select(_mm_person=member_months.person_id,
+                              _mm_month=_month_number(member_months.month_start_date))
+    mm = mm.semi_join(need, [mm._mm_person == need.person_id, mm._mm_month == need._m])
+    mm = mm.distinct().mutate(_have=ibis.literal(1, FLAG))
+    need = need.left_join(mm, [need.person_id == mm._mm_person, need._m == mm._mm_month])
     cover = need.group_by("stay_id").aggregate(
         _months=need.count(), _covered=need._have.sum().fill_null(0))
     out = c.left_join(cover, "stay_id").drop("stay_id_right")
@@ -305,10 +313,11 @@ def _charlson(stays: ir.Table, medical_claim: ir.Table | None, version: str | No
                     mc._start >= s._s_adm, mc._start <= s._s_dis])
     dx_cols = [c for c in medical_claim.columns
                if c.startswith("diagnosis_code_") and c[len("diagnosis_code_"):].isdigit()]
-    # one row per diagnosis: pivot_longer is an UNNEST / explode, one scan of the join, of
+    # one row per diagnosis: UNNEST of an array / EXPLODE, one scan of the join, of
     # the distinct diagnosis sets (the lines of a claim repeat its diagnoses)
     wide = j.select(episode_id=j._s_episode, **{c: j[c] for c in dx_cols}).distinct()
-    long = wide.pivot_longer(dx_cols, names_to="_position", values_to="_raw")
+    long = wide.select("episode_id",
+                       _raw=ibis.array([wide[c] for c in dx_cols]).unnest())
     codes = long.select("episode_id", _code=_dx(long._raw))
     codes = codes.filter(codes._code.notnull() & (codes._code != "")).distinct()
     hits = _prefix_match(codes, "episode_id", rules)
