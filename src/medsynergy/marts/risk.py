@@ -319,6 +319,24 @@ def _person_models(people: ir.Table) -> ir.Table:
     return _union_all(parts)
 
 
+def _in_years(day: ir.DateValue, years: Sequence[int]) -> ir.BooleanValue:
+    """`day` falls in one of `years`, as date ranges (consecutive years merged): a range
+    on the column itself is a filter DuckDB applies inside the scan, so the other columns
+    are only read for the rows that pass; YEAR(day) IN (...) is tested after reading all."""
+    ranges: list[list[int]] = []
+    for y in sorted(set(years)):
+        if ranges and ranges[-1][1] == y - 1:
+            ranges[-1][1] = y
+        else:
+            ranges.append([y, y])
+    conds = [(day >= ibis.date(first, 1, 1)) & (day < ibis.date(last + 1, 1, 1))
+             for first, last in ranges]
+    out = conds[0]
+    for c in conds[1:]:
+        out = out | c
+    return out
+
+
 def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
     """Distinct person_id x service_year x diagnosis_code (upper case, no dot) of the
     claims of each service year (claim_end_date) in `eligible` that pass CMS's
@@ -334,7 +352,7 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
         # only the columns used, each time: a wide input is never copied, and the two
         # reads below stay two column scans instead of one materialised wide table
         kind = claims.diagnosis_code_type.strip().lower()
-        t = claims.filter(claims.claim_end_date.year().isin(years),
+        t = claims.filter(_in_years(claims.claim_end_date, years),
                           kind.isnull() | (kind == "icd-10-cm"))
         return t.select(*names, service_year=t.claim_end_date.year().cast("int64"))
 
