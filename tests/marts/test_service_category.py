@@ -11,6 +11,7 @@ from typing import Any
 import ibis
 import pytest
 
+from medsynergy.marts.cost import member_spend
 from medsynergy.marts.service_category import (
     CATEGORY_GROUP,
     KEY_COLUMNS,
@@ -20,9 +21,11 @@ from medsynergy.marts.service_category import (
     pharmacy_category,
     service_category,
     service_category_summary,
+    summary_of_spend,
 )
 
 from .conftest import rows, table
+from .test_cost import member_months_of, mm_rows
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "marts" / "service_category.md"
 BASE: dict[str, Any] = {"claim_id": "C1", "claim_line_number": 1, "person_id": "P1",
@@ -230,6 +233,33 @@ def test_lines_in_categories_are_those_of_service_category(
     got = rows(con, lines_in_categories(t, categories), order=["claim_id", "claim_line_number"])
     assert got == want
     assert {r["service_category"] for r in got} == set(categories)
+
+
+def test_summary_of_spend_equals_the_summary_of_every_line(con: ibis.BaseBackend) -> None:
+    # every rule (both ED rules among them), an IRF claim, null amounts; P1 is enrolled in
+    # March 2024 only, so lines of P2 and of April land in member_spend's 'outside' level
+    lines = [{**BASE, **line, "claim_id": f"C{i}", "paid_amount": f"{i}.25",
+              "allowed_amount": None if i % 5 == 0 else f"{2 * i}.50"}
+             for i, (_, line, _, _) in enumerate(CASES)]
+    lines += [{**BASE, **inst("111", "0024"), "claim_id": "IRF", "paid_amount": "7.00"},
+              {**BASE, **inst("111", "0250"), "claim_id": "IRF", "claim_line_number": 2,
+               "paid_amount": "3.00"},
+              {**BASE, **prof("99213"), "claim_id": "OUT1", "person_id": "P2",
+               "paid_amount": "4.00"},
+              {**BASE, **prof("99283"), "claim_id": "OUT2", "claim_start_date": "2024-04-02",
+               "claim_end_date": "2024-04-02", "paid_amount": "5.00"}]
+    mc = table(con, "medical_claim", lines)
+    rx = table(con, "pharmacy_claim", [{"claim_id": "R1", "claim_line_number": 1,
+                                        "person_id": "P1", "dispensing_date": "2024-03-05",
+                                        "paid_amount": "9.99", "allowed_amount": "9.99"}])
+    mm = member_months_of(mm_rows("P1", ["2024-03"], payer=None, plan=None))
+    spend = member_spend(service_category(mc), rx, mm)
+    got = rows(con, summary_of_spend(spend, mc))
+    want = rows(con, service_category_summary(service_category(mc)))
+    assert got == want
+    assert {r["service_category_rule"] for r in got if r["service_category"] == "ed"} == {
+        "R06", "R13"}
+    assert sum(r["claim_lines"] for r in got) == len(lines)
 
 
 def test_keeps_the_key_columns_unchanged(con: ibis.BaseBackend) -> None:

@@ -34,7 +34,7 @@ from medsynergy.marts.opioids import (
 from medsynergy.marts.promis import promis_scores, promis_summary
 from medsynergy.marts.readmissions import readmission_summary, readmissions
 from medsynergy.marts.risk import risk_hccs, risk_members, risk_scores, risk_summary
-from medsynergy.marts.service_category import service_category, service_category_summary
+from medsynergy.marts.service_category import service_category, summary_of_spend
 from medsynergy.marts.utilisation import utilisation_of_claims
 
 Build = Callable[..., ibis.Table]
@@ -73,10 +73,6 @@ MARTS: tuple[Mart, ...] = (
     Mart("service_category", "Every medical claim line with its service category and group "
          "(computed inline by the marts that read it, not stored).",
          ("medical_claim",), service_category, by=PAYER_PLAN, additive=MONEY, persist=False),
-    Mart("service_category_summary", "Lines, paid and allowed per service category and the "
-         "rule that assigned it (R99: unmatched lines).",
-         ("service_category",), service_category_summary,
-         additive=("claim_lines", *MONEY)),
     Mart("acute_claims", "One row per acute inpatient institutional claim (type of bill "
          "11x, no IRF line): the claims stays are built from.", ("medical_claim",),
          acute_claims, by=PAYER_PLAN, additive=("line_count", *MONEY)),
@@ -91,6 +87,10 @@ MARTS: tuple[Mart, ...] = (
          "person; per person x year.", ("service_category", "pharmacy_claim", "member_months"),
          member_spend, by=(("level", "level"), *PAYER_PLAN),
          additive=("claim_lines", "pharmacy_lines", *MONEY)),
+    Mart("service_category_summary", "Lines, paid and allowed per service category and the "
+         "rule that assigned it (R99: unmatched lines).",
+         ("member_spend", "medical_claim"), summary_of_spend,
+         additive=("claim_lines", *MONEY)),
     Mart("cost", "Paid and allowed PMPM by service category, payer, plan and month.",
          ("member_spend", "member_months"), cost_of_spend,
          by=(*PAYER_PLAN, ("month", "month_start_date")),

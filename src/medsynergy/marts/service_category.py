@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from medsynergy.marts.cost import LEVEL_CATEGORY, LEVEL_OUTSIDE, PHARMACY, money_sum
 from medsynergy.schema import Kind
 from medsynergy.schema._model import IBIS_TYPES
 
@@ -362,13 +363,19 @@ def _first_match(conditions: Sequence[ir.BooleanValue], values: Sequence[str],
 def _rule_table(medical_claim: ir.Table) -> ir.Table:
     """One row per distinct combination of RULE_INPUTS: the rule and category the line
     rules give it, and `_sc_marker` (the line is an IRF/IPF marker: revenue code or DRG)."""
-    t, codes = _with_codes(medical_claim.select(*RULE_INPUTS).distinct())
+    return _rules_of(medical_claim.select(*RULE_INPUTS).distinct())
+
+
+def _rules_of(combos: ir.Table, keep: Sequence[str] = ()) -> ir.Table:
+    """`_rule_table` of a table with one row per combination of RULE_INPUTS, keeping its
+    columns `keep` (e.g. sums over the lines of each combination)."""
+    t, codes = _with_codes(combos)
     line_rules = RULES[1:]  # R01 is a claim rule (see _conditions)
     conds = _conditions(codes)
     marker = in_codes(codes.revenue, REV_REHAB_PSYCH) | in_codes(_clean(t.drg_code),
                                                                  DRG_REHAB_PSYCH)
     return t.select(
-        *RULE_INPUTS,
+        *RULE_INPUTS, *keep,
         _sc_rule=_first_match(conds, [r.rule_id for r in line_rules], RULE_OTHER.rule_id),
         _sc_marker=marker.fill_null(False),
     )
@@ -457,3 +464,54 @@ def service_category_summary(categorised: ir.Table) -> ir.Table:
         paid_amount=t.paid_amount.sum().fill_null(ibis.literal(0, MONEY)).cast(MONEY),
         allowed_amount=t.allowed_amount.sum().fill_null(ibis.literal(0, MONEY)).cast(MONEY),
     ).order_by(["service_category_rule", "service_category"])
+
+
+def summary_of_spend(spend: ir.Table, medical_claim: ir.Table) -> ir.Table:
+    """`service_category_summary` of every medical line, from the member_spend mart.
+
+    member_spend's 'category' and 'outside' levels hold every line once, summed per
+    service category. A category decided by a single rule gives the rule directly. The
+    categories with several rules (e.g. 'ed': institutional R06 and professional R13) are
+    split by rule from the lines summed per combination of RULE_INPUTS: their rules are
+    line rules, functions of those codes alone (the claim-level R01 / R02 each decide a
+    category of their own). Same rows as
+    `service_category_summary(service_category(medical_claim))` (tested), without
+    categorising every line a second time."""
+    rules_of: dict[str, list[str]] = {}
+    for r in (*RULES, RULE_OTHER):
+        rules_of.setdefault(r.category, []).append(r.rule_id)
+    single = {c: ids[0] for c, ids in rules_of.items() if len(ids) == 1}
+    several = sorted(c for c, ids in rules_of.items() if len(ids) > 1)
+    s = spend.filter(spend.level.isin([LEVEL_CATEGORY, LEVEL_OUTSIDE])
+                     & (spend.service_category != PHARMACY)
+                     & ~spend.service_category.isin(several))
+    by_category = s.group_by(["service_category_group", "service_category"]).aggregate(
+        claim_lines=s.claim_lines.sum().cast("int64"),
+        paid_amount=money_sum(s.paid_amount),
+        allowed_amount=money_sum(s.allowed_amount),
+    )
+    rule = by_category.service_category.substitute(single,
+                                                   else_=ibis.literal(RULE_OTHER.rule_id))
+    by_category = by_category.mutate(service_category_rule=rule)
+    columns = ["service_category_group", "service_category", "service_category_rule",
+               "claim_lines", "paid_amount", "allowed_amount"]
+    parts = [by_category.select(*columns)]
+    if several:
+        mc = medical_claim
+        combos = mc.group_by(list(RULE_INPUTS)).aggregate(
+            _lines=mc.count().cast("int64"), _paid=money_sum(mc.paid_amount),
+            _allowed=money_sum(mc.allowed_amount))
+        r = _rules_of(combos.select(*RULE_INPUTS).distinct())
+        r = r.rename({k + "_r": k for k in RULE_INPUTS})
+        c = combos.join(r, _same(combos, r, RULE_INPUTS, "_r"))
+        c = c.mutate(service_category=c._sc_rule.substitute(
+            {r.rule_id: r.category for r in (*RULES, RULE_OTHER)}, else_=ibis.literal(OTHER)))
+        c = c.filter(c.service_category.isin(several))
+        split = c.group_by([_group(c.service_category).name("service_category_group"),
+                            "service_category", c._sc_rule.name("service_category_rule")]
+                           ).aggregate(claim_lines=c._lines.sum().cast("int64"),
+                                       paid_amount=money_sum(c._paid),
+                                       allowed_amount=money_sum(c._allowed))
+        parts.append(split.select(*columns))
+    both = parts[0].union(*parts[1:], distinct=False)
+    return both.order_by(["service_category_rule", "service_category"])
