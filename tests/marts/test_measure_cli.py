@@ -50,7 +50,7 @@ def test_show_limits_and_orders_rows(built: tuple[Path, Path]) -> None:
     res = run(["show", "claims_by_month", "--limit", "2", "--format", "csv"], db)
     assert res.returncode == 0, res.stderr
     rows = res.stdout.strip().splitlines()
-    assert rows[0] == "person_id,payer,service_month,claim_lines,paid_amount,allowed_amount"
+    assert rows[0] == "payer,plan,service_month,claim_lines,paid_amount,allowed_amount"
     assert len(rows) == 3
     assert rows[1] < rows[2]
 
@@ -58,7 +58,7 @@ def test_show_limits_and_orders_rows(built: tuple[Path, Path]) -> None:
 def test_unknown_mart_and_dimension_are_one_line_errors(built: tuple[Path, Path]) -> None:
     _, db = built
     for args, text in ((["show", "nope"], "unknown mart 'nope'"),
-                       (["show", "claims_by_month", "--by", "plan"], "cannot be shown by 'plan'"),
+                       (["show", "claims_by_month", "--by", "provider"], "cannot be shown by 'provider'"),
                        (["measure", "--only", "nope"], "unknown mart 'nope'")):
         res = run(args, db)
         assert res.returncode == 2

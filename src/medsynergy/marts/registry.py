@@ -66,9 +66,9 @@ MARTS: tuple[Mart, ...] = (
          by=(*PAYER_PLAN, ("month", "month_start_date")), additive=("enrolled_days",)),
     Mart("person_years", "Member months, person-years and persons per payer (and plan) x year.",
          ("member_months",), person_years),
-    Mart("claims_by_month", "Paid and allowed medical spend per person, payer and month.",
+    Mart("claims_by_month", "Medical claim lines, paid and allowed per payer, plan and month.",
          ("medical_claim",), claims_by_month,
-         by=(("payer", "payer"), ("month", "service_month")),
+         by=(*PAYER_PLAN, ("month", "service_month")),
          additive=("claim_lines", *MONEY)),
     Mart("service_category", "Every medical claim line with its service category and group "
          "(computed inline by the marts that read it, not stored).",

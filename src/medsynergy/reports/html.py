@@ -33,7 +33,6 @@ import plotly.offline
 
 from medsynergy.engine import Warehouse
 from medsynergy.ingest import RULES, LoadResult
-from medsynergy.marts import claims_by_month
 from medsynergy.schema import DQ_FINDING, ELIGIBILITY, LOAD_LOG, MEDICAL_CLAIM, QUARANTINE
 
 SMALL_CELL = 11  # cells describing 1..SMALL_CELL-1 members are suppressed
@@ -115,12 +114,12 @@ def monthly_spend(wh: Warehouse) -> list[Month]:
 
     Enrolled: members with an eligibility span covering any day of the month.
     """
-    cbm = claims_by_month(wh.table(MEDICAL_CLAIM.name))
-    spend = cbm.group_by("service_month").aggregate(
-        claim_lines=cbm.claim_lines.sum(),
-        members_with_claims=cbm.person_id.nunique(),
-        paid_amount=cbm.paid_amount.sum(),
-        allowed_amount=cbm.allowed_amount.sum(),
+    mc = wh.table(MEDICAL_CLAIM.name)
+    spend = mc.group_by(mc.claim_start_date.truncate("M").name("service_month")).aggregate(
+        claim_lines=mc.count(),
+        members_with_claims=mc.person_id.nunique(),
+        paid_amount=mc.paid_amount.sum(),
+        allowed_amount=mc.allowed_amount.sum(),
     )
     j = spend.select("service_month").cross_join(wh.table(ELIGIBILITY.name))
     j = j.filter((j.enrollment_start_date < j.service_month + ibis.interval(months=1))
