@@ -62,10 +62,11 @@ V28_HF_OTHER = ("221", "222", "224", "225", "226")
 PERSON_MODEL = ("person_id", "model_name")
 
 
-def _claim_key(t: ir.Table) -> ir.StringValue:
-    """data_source, claim_id and service year as one never-null text key."""
-    return (t.data_source.fill_null("") + "|" + t.claim_id.fill_null("") + "|"
-            + t.service_year.cast("string"))
+def _claim_key(t: ir.Table) -> ir.StructValue:
+    """data_source, claim_id and service year as one key with no null field (a struct: a
+    NOT IN on it is one hash lookup, without building a text key for every line)."""
+    return ibis.struct({"s": t.data_source.fill_null(""), "c": t.claim_id.fill_null(""),
+                        "y": t.service_year.cast("int64")})
 
 
 def _union_all(parts: Sequence[ir.Table]) -> ir.Table:
