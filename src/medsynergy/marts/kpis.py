@@ -205,10 +205,15 @@ def _ed(ed_visits: ir.Table) -> ir.Table:
         ed_visits=e.count().cast(COUNT))
 
 
-def _service_days(medical_lines: ir.Table, codes: Sequence[str]) -> ir.Table:
-    """Distinct person x service date of medical lines with one of `codes`."""
+def _service_days(medical_lines: ir.Table, codes: Sequence[str],
+                  persons: ir.Table | None = None) -> ir.Table:
+    """Distinct person x service date of medical lines with one of `codes` (of the persons
+    in `persons`' person_id only, when given)."""
     s = medical_lines
     s = s.filter(_code(s.hcpcs_code).isin(list(codes)))
+    if persons is not None:
+        p = persons.select(_only=persons.person_id)
+        s = s.semi_join(p, s.person_id.cast("string") == p._only)
     return s.select(person_id=s.person_id.cast("string"),
                     service_date=ibis.coalesce(s.claim_line_start_date, s.claim_start_date
                                                ).cast("date")).distinct()
@@ -234,7 +239,9 @@ def _follow_up(readmissions: ir.Table, medical_lines: ir.Table, member_months: i
     eligible = d.filter((d._readmit_7 == 0) & (died_7 == 0)).select(
         "stay_id", "person_id", "discharge_date")
 
-    visits = _service_days(medical_lines, FOLLOW_UP_CODES)
+    # only the visits of persons with an eligible discharge (office visits of everyone are
+    # millions of person-days; the semi-join's hash table is the few discharged persons)
+    visits = _service_days(medical_lines, FOLLOW_UP_CODES, eligible)
     visits = visits.select(_v_person=visits.person_id, _v_date=visits.service_date)
     hit = eligible.join(visits, [
         eligible.person_id == visits._v_person,
