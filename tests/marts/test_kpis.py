@@ -26,7 +26,7 @@ S, INT, DATE = pa.string(), pa.int64(), pa.date32()
 ATTRIBUTION_T = {"person_id": S, "year": INT, "attributed_tin": S, "attributed_npi": S,
                  "step": INT, "attributed_flag": INT}
 MM_T = {"person_id": S, "member_id": S, "payer": S, "plan": S, "month_start_date": DATE,
-        "year": INT, "enrolled_days": INT, "death_date": DATE}
+        "year": INT, "enrolled_days": INT, "death_date": DATE, "person_month_flag": INT}
 LINE_T = {"claim_id": S, "person_id": S, "payer": S, "plan": S, "claim_start_date": DATE,
           "claim_line_start_date": DATE, "paid_amount": MONEY_T, "allowed_amount": MONEY_T,
           "hcpcs_code": S, "service_category": S, "service_category_group": S}
@@ -56,10 +56,13 @@ def attributed(person: str, tin: str | None, year: int = 2024) -> dict[str, Any]
             "attributed_flag": 1 if tin else 0}
 
 
-def months(person: str, ms: Sequence[str], payer: str = "mcare") -> list[dict[str, Any]]:
+def months(person: str, ms: Sequence[str], payer: str = "mcare", flag: int = 1
+           ) -> list[dict[str, Any]]:
+    """member_months rows; `flag` is person_month_flag (0 for a second payer's row of a
+    month the person already has)."""
     return [{"person_id": person, "member_id": person, "payer": payer, "plan": "P",
              "month_start_date": f"{m}-01", "year": int(m[:4]), "enrolled_days": 28,
-             "death_date": DEATHS.get(person)} for m in ms]
+             "death_date": DEATHS.get(person), "person_month_flag": flag} for m in ms]
 
 
 _N = iter(range(1, 100_000))
@@ -105,7 +108,7 @@ ATTRIBUTION = [*(attributed(p, "A") for p in A), *(attributed(p, "B") for p in B
                attributed("U1", None)]
 MEMBER_MONTHS = [*(r for p in A for r in months(p, MONTHS)),
                  *(r for p in B for r in months(p, MONTHS[:6])),
-                 *months("U1", MONTHS), *months("U1", MONTHS[:1], payer="mcaid")]
+                 *months("U1", MONTHS), *months("U1", MONTHS[:1], payer="mcaid", flag=0)]
 LINES = [
     # TIN A spend: 100,000.00 medical + 32,000.00 pharmacy over 132 member months
     line("A01", "2024-02-01", "100000.00", "110000.00"),

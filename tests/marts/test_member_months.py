@@ -120,6 +120,22 @@ def test_payer_and_plan_change_mid_month_counts_under_both(con: ibis.BaseBackend
     assert len(got) == 6 + 2 + 2  # A: Jan-Jun, B: Jun-Jul, Y: Jul-Aug
 
 
+def test_person_month_flag_marks_one_row_per_person_month(con: ibis.BaseBackend) -> None:
+    got = months(
+        con,
+        span("2024-01-01", "2024-02-14"),  # X/A: Jan alone, Feb shared with Y and X/null
+        span("2024-02-10", "2024-03-31", payer="Y"),  # Y: Feb shared, Mar alone
+        span("2024-02-20", "2024-02-25", plan=None),  # X/null plan: Feb only
+        span("2024-02-01", "2024-02-05"),  # X/A again: merged into its February
+        span("2024-06-01", "2024-06-30", person_id="P2"),  # another person, alone
+        columns=("person_id", "payer", "plan", "month_start_date", "person_month_flag"))
+    jan, feb, mar = d("2024-01-01"), d("2024-02-01"), d("2024-03-01")
+    assert sorted(got, key=str) == sorted([
+        ("P1", "X", "A", jan, 1), ("P1", "X", "A", feb, 1), ("P1", "X", None, feb, 0),
+        ("P1", "Y", "A", feb, 0), ("P1", "Y", "A", mar, 1),
+        ("P2", "X", "A", d("2024-06-01"), 1)], key=str)
+
+
 def test_null_plan_is_its_own_plan(con: ibis.BaseBackend) -> None:
     got = months(con, span("2024-01-01", "2024-01-10", plan=None),
                  span("2024-01-05", "2024-01-20", plan=None), span("2024-01-15", "2024-01-31"),

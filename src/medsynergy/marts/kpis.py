@@ -154,17 +154,13 @@ def _members(attribution: ir.Table) -> ir.Table:
                     attributed_tin=a.attributed_tin.cast("string"))
 
 
-def _person_months(member_months: ir.Table) -> ir.Table:
-    """Distinct person x month enrolled (any payer or plan), with its year."""
-    mm = member_months
-    return mm.select(person_id=mm.person_id.cast("string"),
-                     month_start_date=mm.month_start_date.cast("date"),
-                     year=mm.month_start_date.year().cast(COUNT)).distinct()
-
-
 def _months(member_months: ir.Table) -> ir.Table:
-    pm = _person_months(member_months)
-    return pm.group_by(["person_id", "year"]).aggregate(member_months=pm.count().cast(COUNT))
+    """Enrolled months per person x year, each month once across payers and plans (the
+    rows with person_month_flag 1: no distinct over every member month)."""
+    mm = member_months.filter(member_months.person_month_flag == 1)
+    return mm.group_by(person_id=mm.person_id.cast("string"),
+                       year=mm.month_start_date.year().cast(COUNT)).aggregate(
+        member_months=mm.count().cast(COUNT))
 
 
 def _spend(spend: ir.Table) -> ir.Table:

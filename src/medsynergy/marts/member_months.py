@@ -64,8 +64,11 @@ def member_months(eligibility: ir.Table) -> ir.Table:
     """One row per person_id x payer x plan x month with at least one enrolled day.
 
     Columns: person_id, member_id (min), payer, plan (null kept), month_start_date, year,
-    enrolled_days (days of the month in the union of the spans), and the ATTRIBUTES of the
-    covering span with the latest start. Spans ending before they start count nothing.
+    enrolled_days (days of the month in the union of the spans), the ATTRIBUTES of the
+    covering span with the latest start, and person_month_flag (1 on exactly one row of
+    each person x month: the first by payer, then plan; summing it counts a person's
+    enrolled months once across payers and plans). Spans ending before they start count
+    nothing.
 
     Most months are touched by one span of their person x payer x plan: those rows come
     straight from the span. Only the spans that share a month with another span of the
@@ -81,14 +84,38 @@ def member_months(eligibility: ir.Table) -> ir.Table:
     shares = (last.max().over(ibis.window(group_by=group, order_by=order, rows=(None, -1)))
               >= first) | (first.lead().over(ibis.window(group_by=group, order_by=order))
                            <= last)
-    flagged = valid.mutate(_shares=shares.fill_null(False))
-    alone = _span_months(flagged.filter(~flagged._shares).drop("_shares"))
-    alone = alone.mutate(enrolled_days=(alone.last_day - alone.first_day + 1).cast("int64"))
-    shared = _merged_months(_span_months(flagged.filter(flagged._shares).drop("_shares")))
+    # the same question across payers and plans: does another span of the person touch
+    # one of this span's months? (only then can a month have several rows)
+    person = [valid.person_id]
+    person_shares = (
+        last.max().over(ibis.window(group_by=person, order_by=order, rows=(None, -1)))
+        >= first) | (first.lead().over(ibis.window(group_by=person, order_by=order)) <= last)
+    flagged = valid.mutate(_shares=shares.fill_null(False),
+                           _pshares=person_shares.fill_null(False))
     columns = ["person_id", "member_id", "payer", "plan", "month_start_date", "year",
                "enrolled_days", *ATTRIBUTES]
-    out = alone.select(*columns).union(shared.select(*columns), distinct=False)
-    return out.order_by(list(KEYS))
+
+    def alone(spans: ir.Table) -> ir.Table:
+        m = _span_months(spans.drop("_shares", "_pshares"))
+        return m.select(*columns[:6], enrolled_days=(m.last_day - m.first_day + 1).cast(
+            "int64"), **{a: m[a] for a in ATTRIBUTES})
+
+    # person_month_flag: 1 on one row of each person x month. The months of a span that
+    # shares no month with another span of the person are the only rows of their month;
+    # the others are ranked by payer, then plan (nulls last), within their person x month
+    # (a split on the spans, so the 12M month rows are never held twice).
+    single = alone(flagged.filter(~flagged._shares & ~flagged._pshares))
+    single = single.mutate(person_month_flag=ibis.literal(1, "int64"))
+    merged = _merged_months(_span_months(
+        flagged.filter(flagged._shares).drop("_shares", "_pshares")))
+    several = alone(flagged.filter(~flagged._shares & flagged._pshares)).union(
+        merged.select(*columns), distinct=False)
+    rank = ibis.row_number().over(ibis.window(
+        group_by=[several.person_id, several.month_start_date],
+        order_by=[several.payer.asc(nulls_first=False), several.plan.asc(nulls_first=False)]))
+    several = several.select(*columns, person_month_flag=(rank == 0).cast("int64"))
+    both = single.select(*columns, "person_month_flag").union(several, distinct=False)
+    return both.order_by(list(KEYS))
 
 
 def _month_number(day: ir.DateValue) -> ir.IntegerValue:

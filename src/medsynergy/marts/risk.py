@@ -259,8 +259,9 @@ def _demographics(eligibility: ir.Table, member_months_table: ir.Table, year: in
     p = p.filter(p.sex.notnull(), p.age >= 0)
 
     mm = member_months_table
-    months = mm.filter(mm.year == year - 1).group_by("person_id").aggregate(
-        prior_months=mm.month_start_date.nunique())
+    # each enrolled month once across payers and plans: person_month_flag, no distinct
+    prior = mm.filter((mm.year == year - 1) & (mm.person_month_flag == 1))
+    months = prior.group_by("person_id").aggregate(prior_months=prior.count())
     p = p.left_join(months, "person_id").drop("person_id_right")
     aged = p.age >= 65
     disabled = (p.age < 65) & p.orec.notnull() & (p.orec != "0")
