@@ -257,16 +257,15 @@ def inpatient_stays(medical_claim: ir.Table) -> ir.Table:
     `admitted_through_ed_flag` is 1 when the stay's own claims carry an ED revenue line, or an
     ED visit of the person (see `ed_visits`) falls on the admission day or the day before.
     """
-    return stays_of_claims(medical_claim, _acute_claims(medical_claim))
+    return stays_of(_acute_claims(medical_claim), ed_visit_days(medical_claim))
 
 
-def stays_of_claims(medical_claim: ir.Table, acute: ir.Table) -> ir.Table:
-    """`inpatient_stays` from the acute claims already collapsed (the `acute_claims` mart):
-    `measure` stores them first, because the stay rules read them a dozen times and each
-    read would otherwise filter every claim line again."""
+def stays_of(acute: ir.Table, visit_days: ir.Table) -> ir.Table:
+    """`inpatient_stays` from the `acute_claims` and `ed_visit_days` marts: `measure` stores
+    both first, because the stay rules read the claims a dozen times, and the ED days are
+    read again by `ed_visits` (each read would otherwise go through every claim line)."""
     stays = _chain_transfers(_collapse_stays(_number_stays(acute)))
-    visits = _ed_visit_days(medical_claim)
-    linked = _link_visits(visits, stays)
+    linked = _link_visits(visit_days, stays)
     via_ed = linked.filter(linked.stay_id.notnull()).select("stay_id").distinct()
     via_ed = via_ed.mutate(_ed_visit=ibis.literal(1, FLAG))
     stays = stays.left_join(via_ed, "stay_id")
@@ -279,7 +278,7 @@ def stays_of_claims(medical_claim: ir.Table, acute: ir.Table) -> ir.Table:
 # -- emergency department visits ------------------------------------------------------------
 
 
-def _ed_visit_days(medical_claim: ir.Table) -> ir.Table:
+def ed_visit_days(medical_claim: ir.Table) -> ir.Table:
     """One row per person x service date with ED lines, before linking to stays.
 
     Institutional ED revenue lines identify the visit; professional ED E/M codes at POS 23
@@ -344,7 +343,12 @@ def ed_visits(medical_claim: ir.Table, stays: ir.Table) -> ir.Table:
     `admitted_flag` = 1 and `stay_id` names the stay. Every row is an ED visit for utilisation;
     `treat_and_release_flag` = 1 - admitted_flag.
     """
-    v = _link_visits(_ed_visit_days(medical_claim), stays)
+    return ed_visits_of(ed_visit_days(medical_claim), stays)
+
+
+def ed_visits_of(visit_days: ir.Table, stays: ir.Table) -> ir.Table:
+    """`ed_visits` from the `ed_visit_days` and `inpatient_stays` marts."""
+    v = _link_visits(visit_days, stays)
     v = v.mutate(admitted_flag=_flag(v.stay_id.notnull()))
     v = v.mutate(treat_and_release_flag=(1 - v.admitted_flag).cast(FLAG))
     return v.select(*ED_COLUMNS).order_by(["person_id", "visit_date"])

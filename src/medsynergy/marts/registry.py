@@ -23,7 +23,7 @@ from medsynergy.marts.cost import (
     member_spend,
     outside_of_spend,
 )
-from medsynergy.marts.encounters import acute_claims, ed_visits, stays_of_claims
+from medsynergy.marts.encounters import acute_claims, ed_visit_days, ed_visits_of, stays_of
 from medsynergy.marts.kpis import kpis
 from medsynergy.marts.member_months import member_months, person_years
 from medsynergy.marts.opioids import (
@@ -76,11 +76,14 @@ MARTS: tuple[Mart, ...] = (
     Mart("acute_claims", "One row per acute inpatient institutional claim (type of bill "
          "11x, no IRF line): the claims stays are built from.", ("medical_claim",),
          acute_claims, by=PAYER_PLAN, additive=("line_count", *MONEY)),
+    Mart("ed_visit_days", "One row per member x day with ED lines (revenue 045x/0981, or "
+         "ED E/M at POS 23), before linking to stays.", ("medical_claim",), ed_visit_days,
+         by=PAYER_PLAN, additive=("line_count", *MONEY)),
     Mart("inpatient_stays", "Acute inpatient stays (merged claims) with transfer episodes.",
-         ("medical_claim", "acute_claims"), stays_of_claims, by=PAYER_PLAN,
+         ("acute_claims", "ed_visit_days"), stays_of, by=PAYER_PLAN,
          additive=("claim_count", "length_of_stay", "admitted_through_ed_flag", *MONEY)),
     Mart("ed_visits", "ED visits, one per member per day, and whether they ended in a stay.",
-         ("medical_claim", "inpatient_stays"), ed_visits, by=PAYER_PLAN,
+         ("ed_visit_days", "inpatient_stays"), ed_visits_of, by=PAYER_PLAN,
          additive=("admitted_flag", "treat_and_release_flag", *MONEY)),
     Mart("member_spend", "Medical and pharmacy lines matched to enrollment once, summed per "
          "level: enrolled per payer x plan x month x category; outside enrollment per "
