@@ -26,7 +26,7 @@ OUT = ["claim_id", "diagnosis_code_type", "diagnosis_code_1", "diagnosis_code_2"
        "unmapped_diagnosis_count"]
 
 
-def line(claim_id: str, kind: str | None, *codes: str, **extra: Any) -> dict[str, Any]:
+def line(claim_id: str, kind: str | None, *codes: str | None, **extra: Any) -> dict[str, Any]:
     dx = {f"diagnosis_code_{i}": c for i, c in enumerate(codes, start=1)}
     return {**BASE, "claim_id": claim_id, "claim_line_number": 1,
             "diagnosis_code_type": kind, **dx, **extra}
@@ -104,6 +104,9 @@ def test_code_coverage_exact_counts_and_share(con: ibis.BaseBackend) -> None:
         line("a4", "icd-9-cm"),                              # no diagnosis
         line("b1", "icd-10-cm", "I10"),
         line("b2", "icd-10-cm"),
+        line("b3", "icd-10-cm", " . ", "E119"),              # blank first code, then one
+        line("b4", "icd-10-cm", None, None, "I10"),          # third position only
+        line("b5", "icd-10-cm", "  ", " "),                  # blanks only: no diagnosis
         line("s1", "snomed-ct", "44054006"),
         line("n1", None, "E11.9"),
         line("n2", None, "25000"),
@@ -116,7 +119,7 @@ def test_code_coverage_exact_counts_and_share(con: ibis.BaseBackend) -> None:
                                            unmapped, Decimal(share)), strict=True))
 
     assert got == [
-        cov("icd-10-cm", 2, 1, 1, 0, 0, 0, 0, "0.0000"),
+        cov("icd-10-cm", 5, 3, 3, 0, 0, 0, 0, "0.0000"),
         cov("icd-9-cm", 4, 3, 2, 2, 0, 1, 2, "0.3333"),
         cov("snomed-ct", 1, 1, 0, 0, 1, 1, 0, "1.0000"),
         cov(None, 2, 2, 1, 0, 1, 1, 0, "0.5000"),

@@ -192,9 +192,18 @@ def code_coverage(medical_claim: ir.Table) -> ir.Table:
     # mapping and no shape test: their outcome is their type and whether they carry a code,
     # so they are counted per (type, has a code) without grouping on their 25 codes.
     typed = mc.filter(kind.notnull() & (kind != ICD9))
-    has_dx = _any([_norm(typed[c]).notnull() for c in DIAGNOSES])
-    typed = typed.group_by(["diagnosis_code_type", has_dx.name("_has_dx")]).aggregate(
-        _lines=typed.count().cast("int64"))
+    # a line whose first diagnosis is a code has a code: only the other lines (few) need
+    # all 25 columns read
+    first = _norm(typed[DIAGNOSES[0]]).notnull()
+    coded = typed.filter(first)
+    coded = coded.group_by("diagnosis_code_type").aggregate(
+        _has_dx=ibis.literal(True), _lines=coded.count().cast("int64"))
+    rest = typed.filter(~first)
+    has_dx = _any([_norm(rest[c]).notnull() for c in DIAGNOSES[1:]])
+    rest = rest.group_by(["diagnosis_code_type", has_dx.name("_has_dx")]).aggregate(
+        _lines=rest.count().cast("int64"))
+    cols = ["diagnosis_code_type", "_has_dx", "_lines"]
+    typed = coded.select(*cols).union(rest.select(*cols), distinct=False)
     tk = typed.diagnosis_code_type.strip().lower()
     typed = typed.select(
         _lines=typed._lines, _source_type=tk, _has_dx=typed._has_dx,
