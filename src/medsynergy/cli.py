@@ -257,8 +257,20 @@ def measure(
         "--readmission-spec", help="default, or cms-hwr (CMS hospital-wide: 65+).")] = "default",
 ) -> None:
     """Build every mart (or `--only` some) from the warehouse and store them together."""
-    from medsynergy.marts.registry import publish_plan, selected
+    import contextlib
+    import threading
 
+    from medsynergy.marts.registry import load_reference_tables, publish_plan, selected
+
+    # reference tables are read in a thread while DuckDB builds the first marts (DuckDB
+    # releases the GIL while it runs a query); a mart that needs one before the thread
+    # is done reads it itself, with the same result
+    def warm() -> None:
+        # any error here is raised again, with its message, by the mart that reads the table
+        with contextlib.suppress(Exception):
+            load_reference_tables()
+
+    threading.Thread(target=warm, daemon=True).start()
     marts = selected(only or ())
     options = {"paid_through": _date_option("--paid-through", paid_through),
                "spec": readmission_spec}

