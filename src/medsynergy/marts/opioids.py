@@ -439,11 +439,12 @@ def build_opioid_fills(pharmacy_claim: ir.Table) -> ir.Table:
         ["person_id", "dispensing_date", "data_source", "claim_id", "claim_line_number"])
 
 
-def build_opioid_members(pharmacy_claim: ir.Table) -> ir.Table:
-    """`opioid_members` from pharmacy claims and the latest refdata."""
-    ndc = ndc_table()
-    return opioid_members(opioid_fills(pharmacy_claim, ndc),
-                          benzodiazepine_fills(pharmacy_claim, ndc))
+def build_opioid_members(opioid_fills_table: ir.Table, pharmacy_claim: ir.Table) -> ir.Table:
+    """`opioid_members` from the opioid_fills mart (read, not recomputed: the day measures
+    read the fills several times, each a pass over every pharmacy claim otherwise) and the
+    benzodiazepine fills of the pharmacy claims, against the latest refdata."""
+    return opioid_members(opioid_fills_table.select(*OPIOID_FILL_COLUMNS),
+                          benzodiazepine_fills(pharmacy_claim, ndc_table()))
 
 
 def build_opioid_summary(opioid_members_table: ir.Table, member_months: ir.Table) -> ir.Table:

@@ -120,7 +120,7 @@ MARTS: tuple[Mart, ...] = (
     Mart("opioid_fills", "Every opioid fill with its MME per day (CDC NDC-MME conventions).",
          ("pharmacy_claim",), build_opioid_fills, by=PAYER_PLAN),
     Mart("opioid_members", "Per member x payer x year: fills, max daily MME, days >= 50 / 90.",
-         ("pharmacy_claim",), build_opioid_members, by=(("payer", "payer"),)),
+         ("opioid_fills", "pharmacy_claim"), build_opioid_members, by=(("payer", "payer"),)),
     Mart("opioid_summary", "Per payer x year: opioid users, high-dose members, fills per 1,000.",
          ("opioid_members", "member_months"), build_opioid_summary, by=(("payer", "payer"),)),
     Mart("attribution", "Each member x year to one TIN and NPI, MSSP style (plurality of "
