@@ -351,6 +351,25 @@ def test_lace_examples(con: ibis.BaseBackend) -> None:
     assert [r["lace_score"] for r in bare] == [0, 4 + 3, 7, 5, 5]
 
 
+def test_charlson_maps_icd9_diagnoses_by_the_gems(con: ibis.BaseBackend) -> None:
+    stays = [st("E1", "2010-03-01", "2010-03-04", person="P5"),
+             st("F1", "2010-03-01", "2010-03-04", person="P6")]
+    mm = months("P5", "2010-01", "2010-12") + months("P6", "2010-01", "2010-12")
+    claims = [
+        # ICD-9-CM: 428.0 -> I509 (CHF 1), 250.40 -> E1129 (diabetes with complications 2),
+        # 491.21 -> J441 (COPD 1): Charlson 4 -> 5 points; typed ICD-10 they match nothing
+        {**_dx_line("E2", "P5", "2010-03-01", "428.0", "25040", "49121"),
+         "diagnosis_code_type": "icd-9-cm"},
+        {**_dx_line("F2", "P6", "2010-03-01", "428.0", "25040", "49121"),
+         "diagnosis_code_type": "icd-10-cm"},
+    ]
+    got = run(con, stays, mm, ["stay_id", "lace_score"],
+              medical_claim=table(con, "medical_claim", claims))
+    # L: 3 days = 3; A: not through the ED = 0; E: no visits = 0
+    assert got == [{"stay_id": "E1", "lace_score": 3 + 0 + 5 + 0},
+                   {"stay_id": "F1", "lace_score": 3 + 0 + 0 + 0}]
+
+
 # -- paid-through date and run-out -------------------------------------------------------------
 
 

@@ -103,6 +103,32 @@ def test_hand_members_match_hccinfhir(con: ibis.BaseBackend) -> None:
     assert ("A", "esrd_v24") not in got
 
 
+def test_icd9_claims_are_mapped_by_the_gems_snomed_left_out(con: ibis.BaseBackend) -> None:
+    elig = table(con, "eligibility", [
+        _elig("E", "1950-06-15", "female", "0", "00", "2024-01-01", "2025-12-31"),
+        _elig("F", "1950-06-15", "female", "0", "00", "2024-01-01", "2025-12-31")])
+    claims = table(con, "medical_claim", [
+        # 428.0 -> I509, 250.40 -> E1129, 491.21 -> J441 (GEM); 999.99 has no target
+        {**_claim("1", "E", "2024-03-01", ["428.0", "25040", "49121", "99999"], "99213"),
+         "diagnosis_code_type": "icd-9-cm"},
+        # SNOMED CT: no CMS-HCC table maps it, so it adds nothing
+        {**_claim("2", "E", "2024-04-01", ["44054006"], "99213"),
+         "diagnosis_code_type": "snomed-ct"},
+        # the ICD-10 codes the GEM gives, for the reference member
+        _claim("3", "F", "2024-03-01", ["I50.9", "E11.29", "J44.1"], "99213"),
+    ])
+    got = {(r["person_id"], r["model"]): r for r in rows(
+        con, risk(claims, elig, payment_years=[YEAR]))}
+    for model in ("v24", "v28"):
+        ref = _processor(MODEL_NAMES[model]).calculate_from_diagnosis(
+            ["I509", "E1129", "J441"], age=_age(dt.date(1950, 6, 15), YEAR), sex="F",
+            dual_elgbl_cd="00", orec="0", new_enrollee=False)
+        assert abs(got[("E", model)]["raw_score"] - ref.risk_score) < TOL
+        assert got[("E", model)]["hcc_list"] == got[("F", model)]["hcc_list"] == ",".join(
+            str(c) for c in sorted(int(h) for h in ref.hcc_list))
+        assert ref.hcc_list  # the three codes do map to payment HCCs
+
+
 def test_normalisation_and_coding_adjustment(con: ibis.BaseBackend) -> None:
     elig = table(con, "eligibility", [
         _elig("A", "1950-06-15", "female", "0", "00", "2024-01-01", "2025-12-31")])

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from medsynergy import refdata
 from medsynergy.errors import ConfigError
+from medsynergy.marts.codes import ICD9, gem_icd9_to_icd10
 from medsynergy.schema import Kind
 from medsynergy.schema._model import IBIS_TYPES
 
@@ -297,8 +298,9 @@ def _charlson(stays: ir.Table, medical_claim: ir.Table | None, version: str | No
 
     A claim line belongs to a stay when it is institutional, of the same person and facility
     (`coalesce(facility_npi, billing_npi)`), and its admission (or start) date lies within
-    the stay. Every diagnosis_code_1..25 counts. Quan's ICD-10 codes, Charlson's weights,
-    with the hierarchy (only the severe form of liver disease, diabetes, cancer counts).
+    the stay. Every diagnosis_code_1..25 counts (ICD-9-CM lines mapped to ICD-10-CM by the
+    GEMs). Quan's ICD-10 codes, Charlson's weights, with the hierarchy (only the severe form
+    of liver disease, diabetes, cancer counts).
     """
     if medical_claim is None:
         return stays.select("stay_id", _charlson=ibis.literal(0, FLAG))
@@ -315,11 +317,20 @@ def _charlson(stays: ir.Table, medical_claim: ir.Table | None, version: str | No
                if c.startswith("diagnosis_code_") and c[len("diagnosis_code_"):].isdigit()]
     # one row per diagnosis: UNNEST of an array / EXPLODE, one scan of the join, of
     # the distinct diagnosis sets (the lines of a claim repeat its diagnoses)
-    wide = j.select(episode_id=j._s_episode, **{c: j[c] for c in dx_cols}).distinct()
-    long = wide.select("episode_id",
+    is9 = (j.diagnosis_code_type.strip().lower() == ICD9).fill_null(False)
+    wide = j.select(episode_id=j._s_episode, _is9=is9, **{c: j[c] for c in dx_cols}
+                    ).distinct()
+    long = wide.select("episode_id", "_is9",
                        _raw=ibis.array([wide[c] for c in dx_cols]).unnest())
-    codes = long.select("episode_id", _code=_dx(long._raw))
+    codes = long.select("episode_id", "_is9", _code=_dx(long._raw))
     codes = codes.filter(codes._code.notnull() & (codes._code != "")).distinct()
+    # ICD-9-CM codes (e.g. DE-SynPUF) are mapped to ICD-10-CM by the GEMs, as the
+    # principal diagnosis of the stay is; a code without a GEM target stays as it is (no
+    # ICD-10 rule matches it; code_coverage counts such lines)
+    gem = gem_icd9_to_icd10()
+    gem = gem.select(_g9=gem.icd9, _g10=gem.icd10)
+    codes = codes.left_join(gem, codes._is9 & (codes._code == gem._g9))
+    codes = codes.select("episode_id", _code=ibis.coalesce(codes._g10, codes._code)).distinct()
     hits = _prefix_match(codes, "episode_id", rules)
     groups = sorted({str(g) for g in rules.column("group").to_pylist()})
     weights = {str(g): int(w) for g, w in zip(rules.column("group").to_pylist(),

@@ -29,6 +29,7 @@ from hccinfhir.constants import (  # type: ignore[import-untyped]
 )
 
 from medsynergy.errors import ConfigError
+from medsynergy.marts.codes import ICD9, ICD10, gem_icd9_to_icd10
 from medsynergy.marts.member_months import member_months
 from medsynergy.marts.risk_tables import MODEL_NAMES, check_year, supported_years, year_tables
 
@@ -346,7 +347,9 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
 
     The filter runs on lines (as hccinfhir's apply_filter), and a claim counts whole when
     one of its lines passes (CMS filters records, not lines: a claim's diagnoses are on
-    every line or on its header)."""
+    every line or on its header). ICD-10-CM and untyped lines are read as they are;
+    ICD-9-CM lines have their codes mapped to ICD-10-CM by the GEMs; other systems
+    (SNOMED CT) are left out, as no CMS-HCC table maps them."""
     columns = [n for n in claims.columns if re.fullmatch(r"diagnosis_code_\d+", n)]
     years = sorted(eligible)
 
@@ -355,7 +358,7 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
         # reads below stay two column scans instead of one materialised wide table
         kind = claims.diagnosis_code_type.strip().lower()
         t = claims.filter(_in_years(claims.claim_end_date, years),
-                          kind.isnull() | (kind == "icd-10-cm"))
+                          kind.isnull() | kind.isin([ICD10, ICD9]))
         return t.select(*names, service_year=t.claim_end_date.year().cast("int64"))
 
     # The filter is a function of (type of bill, HCPCS, year): decided once per distinct
@@ -388,20 +391,29 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
         _any=flagged._pass.max())
     failing = per_claim.filter(per_claim._any == 0)
     failing = failing.select(_f_key=_claim_key(failing))
-    c = lines("data_source", "claim_id", "person_id", *columns)
+    c = lines("data_source", "claim_id", "person_id", "diagnosis_code_type", *columns)
     # NOT IN a subquery: planned as a mark join whose hash table is always the (small) set
     # of failing claims; an anti-join let DuckDB build it on the lines instead
     c = c.filter(~_claim_key(c).isin(failing._f_key))
     # their distinct diagnosis sets: the lines of a claim repeat its header diagnoses, so
     # this is far fewer rows
-    c = c.select("person_id", "service_year", *columns).distinct()
+    is9 = (c.diagnosis_code_type.strip().lower() == ICD9).fill_null(False)
+    c = c.select("person_id", "service_year", *columns, _is9=is9).distinct()
     # each set unnested into its codes (UNNEST of an array on DuckDB, EXPLODE on Spark):
     # one pass over the sets, where 25 narrow distinct scans of them (one per position)
     # were fanned out from one shared subplan; empty and null codes go in the final filter
-    raw = c.select("person_id", "service_year",
+    raw = c.select("person_id", "service_year", "_is9",
                    diagnosis_code=ibis.array([c[n] for n in columns]).unnest())
     out = raw.mutate(diagnosis_code=raw.diagnosis_code.strip().upper().replace(".", ""))
-    return out.filter(out.diagnosis_code != "").distinct()
+    out = out.filter(out.diagnosis_code != "").distinct()
+    # ICD-9-CM codes mapped to ICD-10-CM by the GEMs (issue item 11); a code without a GEM
+    # target is dropped here (no CMS-HCC mapping reads ICD-9 codes; code_coverage counts it)
+    gem = gem_icd9_to_icd10()
+    gem = gem.select(_g9=gem.icd9, _g10=gem.icd10)
+    out = out.left_join(gem, out._is9 & (out.diagnosis_code == gem._g9))
+    out = out.filter(~out._is9 | out._g10.notnull())
+    return out.select("person_id", "service_year",
+                      diagnosis_code=ibis.coalesce(out._g10, out.diagnosis_code)).distinct()
 
 
 def _hccs(dx: ir.Table, pm: ir.Table, dx_to_cc: ir.Table, edits: ir.Table,
