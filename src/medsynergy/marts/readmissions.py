@@ -329,7 +329,10 @@ def _charlson(stays: ir.Table, medical_claim: ir.Table | None, version: str | No
     # ICD-10 rule matches it; code_coverage counts such lines)
     gem = gem_icd9_to_icd10()
     gem = gem.select(_g9=gem.icd9, _g10=gem.icd10)
-    codes = codes.left_join(gem, codes._is9 & (codes._code == gem._g9))
+    # an equi-join on a key that is null unless ICD-9 (a condition on one side only
+    # would make the join a nested loop)
+    codes = codes.mutate(_k9=ibis.ifelse(codes._is9, codes._code, ibis.null("string")))
+    codes = codes.left_join(gem, codes._k9 == gem._g9)
     codes = codes.select("episode_id", _code=ibis.coalesce(codes._g10, codes._code)).distinct()
     hits = _prefix_match(codes, "episode_id", rules)
     groups = sorted({str(g) for g in rules.column("group").to_pylist()})

@@ -410,7 +410,10 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
     # target is dropped here (no CMS-HCC mapping reads ICD-9 codes; code_coverage counts it)
     gem = gem_icd9_to_icd10()
     gem = gem.select(_g9=gem.icd9, _g10=gem.icd10)
-    out = out.left_join(gem, out._is9 & (out.diagnosis_code == gem._g9))
+    # an equi-join on a key that is null unless ICD-9 (a condition on one side only
+    # would make the join a nested loop)
+    out = out.mutate(_k9=ibis.ifelse(out._is9, out.diagnosis_code, ibis.null("string")))
+    out = out.left_join(gem, out._k9 == gem._g9)
     out = out.filter(~out._is9 | out._g10.notnull())
     return out.select("person_id", "service_year",
                       diagnosis_code=ibis.coalesce(out._g10, out.diagnosis_code)).distinct()
