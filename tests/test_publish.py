@@ -51,3 +51,35 @@ def test_leftovers_of_an_interrupted_run_are_dropped(tmp_path: Path) -> None:
         wh.raw.execute(f"CREATE TABLE {STAGE_PREFIX}a AS SELECT 5 AS x")
         wh.publish([("b", lambda: _const(1))])
         assert _tables(wh) == {"b"}
+
+
+def test_stored_tables_are_reported_in_order(tmp_path: Path) -> None:
+    stored: list[str] = []
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as wh:
+        wh.publish([("a", lambda: _const(1)),
+                    ("b", lambda: wh.table("a").mutate(x=wh.table("a").x + 1)),
+                    ("c", lambda: wh.table("b").union(wh.table("a")))],
+                   on_stored=stored.append)
+        assert stored == ["a", "b", "c"]
+        assert _values(wh, "c") == [1, 2]
+
+
+def test_an_error_while_running_leaves_the_old_tables(tmp_path: Path) -> None:
+    # the SQL compiles (in the thread) but fails when DuckDB runs it
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as wh:
+        wh.publish([("a", lambda: _const(1))])
+        bad = ibis.memtable({"t": ["not a number"]})
+        with pytest.raises(Exception, match="not a number"):
+            wh.publish([("a", lambda: _const(5)),
+                        ("b", lambda: bad.select(x=bad.t.cast("int64"))),
+                        *((f"z{i}", lambda i=i: _const(i)) for i in range(20))])
+        assert _values(wh, "a") == [1]
+        assert _tables(wh) == {"a"}
+        assert wh.table("a").count().execute() == 1  # the connection answers `table` again
+
+
+def test_a_canonical_table_cannot_be_published(tmp_path: Path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as wh:
+        with pytest.raises(Exception, match="medical_claim is a canonical table"):
+            wh.publish([("x", lambda: _const(1)), ("medical_claim", lambda: _const(2))])
+        assert _tables(wh) == set()

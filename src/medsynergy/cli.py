@@ -279,11 +279,11 @@ def measure(
         stored = [m for m in marts if m.persist]
         task = progress.add_task("marts", total=len(stored))
 
-        def built(m: Any) -> None:
-            progress.update(task, description=m.name)
+        def built(name: str) -> None:
+            progress.update(task, description=name)
             progress.advance(task)
 
-        wh.publish(publish_plan(stored, wh.table, options, built))
+        wh.publish(publish_plan(stored, wh.table, options), on_stored=built)
         counts = [{"mart": m.name, "rows": wh.count(m.name)} for m in stored]
         warning = _runout(wh, options["paid_through"]) if any(
             m.name == "readmissions" for m in marts) else None

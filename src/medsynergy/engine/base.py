@@ -104,10 +104,12 @@ class Warehouse(abc.ABC):
         """Apply the writes in order, atomically: all of them or none."""
 
     @abc.abstractmethod
-    def publish(self, derived: Sequence[tuple[str, Callable[[], ibis.Table]]]) -> None:
-        """Compute and store derived tables (marts) in order, atomically: each expression
-        is made only when its turn comes, so it can read the derived tables stored before
-        it; readers see either all the new versions or all the old ones."""
+    def publish(self, derived: Sequence[tuple[str, Callable[[], ibis.Table]]],
+                on_stored: Callable[[str], None] | None = None) -> None:
+        """Compute and store derived tables (marts) in order, atomically: an expression may
+        read (through `table`) the derived tables listed before it; readers see either all
+        the new versions or all the old ones. `on_stored(name)` is called as each table is
+        written (before the swap that publishes them all)."""
 
     @abc.abstractmethod
     def derived_exists(self, name: str) -> bool:

@@ -435,7 +435,8 @@ class SparkWarehouse(Warehouse):
             self._register(name)
         self._collect_garbage()
 
-    def publish(self, derived: Sequence[tuple[str, Callable[[], ibis.Table]]]) -> None:
+    def publish(self, derived: Sequence[tuple[str, Callable[[], ibis.Table]]],
+                on_stored: Callable[[str], None] | None = None) -> None:
         written: dict[str, str] = {}
         try:
             for name, make in derived:
@@ -449,6 +450,8 @@ class SparkWarehouse(Warehouse):
                 _fsync_tree(path)
                 # later marts read this version by name
                 self.session.read.parquet(str(path)).createOrReplaceTempView(name)
+                if on_stored is not None:
+                    on_stored(name)
             catalog = {**self._catalog, **written}
             self._write_catalog(catalog)  # the commit point
         except BaseException:
