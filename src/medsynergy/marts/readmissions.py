@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 
 from medsynergy import refdata
 from medsynergy.errors import ConfigError
-from medsynergy.marts.codes import ICD9, gem_icd9_to_icd10
+from medsynergy.marts.codes import ICD9, with_gem_target
+from medsynergy.marts.member_months import month_number
 from medsynergy.schema import Kind
 from medsynergy.schema._model import IBIS_TYPES
 
@@ -245,11 +246,6 @@ def _first_readmissions(stays: ir.Table, version: str | None) -> ir.Table:
     return first.left_join(planned, "readmit_stay_id").drop("readmit_stay_id_right")
 
 
-def _month_number(day: ir.DateValue) -> ir.IntegerValue:
-    """year * 12 + month (a date or, on DuckDB after interval arithmetic, a timestamp)."""
-    return (day.year() * 12 + day.month()).cast("int64")
-
-
 def _enrolled_after(stays: ir.Table, member_months: ir.Table, people: ir.Table) -> ir.Table:
     """stay_id, _enrolled: every month touching [discharge+1, discharge+30] has a member
     month of the person (any payer or plan), or the person died within those days."""
@@ -257,13 +253,13 @@ def _enrolled_after(stays: ir.Table, member_months: ir.Table, people: ir.Table) 
     c = c.filter(c._dis.notnull())
     # the months touching the window, as month numbers from the window's first to its last
     # day (up to three: 31 Jan + 1..30 reaches 1 Mar), spread with UNNEST(RANGE) / EXPLODE
-    first = _month_number(c._dis + ibis.interval(days=WINDOW_FIRST_DAY))
-    last = _month_number(c._dis + ibis.interval(days=WINDOW_DAYS))
+    first = month_number(c._dis + ibis.interval(days=WINDOW_FIRST_DAY))
+    last = month_number(c._dis + ibis.interval(days=WINDOW_DAYS))
     need = c.mutate(_m=ibis.range(first, last + 1).unnest())
     # the member months of those persons and months only (a semi-join on the small side),
     # not a distinct over every member month
     mm = member_months.select(_mm_person=member_months.person_id,
-                              _mm_month=_month_number(member_months.month_start_date))
+                              _mm_month=month_number(member_months.month_start_date))
     mm = mm.semi_join(need, [mm._mm_person == need.person_id, mm._mm_month == need._m])
     mm = mm.distinct().mutate(_have=ibis.literal(1, FLAG))
     need = need.left_join(mm, [need.person_id == mm._mm_person, need._m == mm._mm_month])
@@ -327,13 +323,9 @@ def _charlson(stays: ir.Table, medical_claim: ir.Table | None, version: str | No
     # ICD-9-CM codes (e.g. DE-SynPUF) are mapped to ICD-10-CM by the GEMs, as the
     # principal diagnosis of the stay is; a code without a GEM target stays as it is (no
     # ICD-10 rule matches it; code_coverage counts such lines)
-    gem = gem_icd9_to_icd10()
-    gem = gem.select(_g9=gem.icd9, _g10=gem.icd10)
-    # an equi-join on a key that is null unless ICD-9 (a condition on one side only
-    # would make the join a nested loop)
-    codes = codes.mutate(_k9=ibis.ifelse(codes._is9, codes._code, ibis.null("string")))
-    codes = codes.left_join(gem, codes._k9 == gem._g9)
-    codes = codes.select("episode_id", _code=ibis.coalesce(codes._g10, codes._code)).distinct()
+    codes = with_gem_target(codes, ibis.ifelse(codes._is9, codes._code, ibis.null("string")))
+    codes = codes.select("episode_id",
+                         _code=ibis.coalesce(codes._gem_icd10, codes._code)).distinct()
     hits = _prefix_match(codes, "episode_id", rules)
     groups = sorted({str(g) for g in rules.column("group").to_pylist()})
     weights = {str(g): int(w) for g, w in zip(rules.column("group").to_pylist(),

@@ -29,7 +29,7 @@ from hccinfhir.constants import (  # type: ignore[import-untyped]
 )
 
 from medsynergy.errors import ConfigError
-from medsynergy.marts.codes import ICD9, ICD10, gem_icd9_to_icd10
+from medsynergy.marts.codes import ICD9, ICD10, with_gem_target
 from medsynergy.marts.member_months import member_months
 from medsynergy.marts.risk_tables import MODEL_NAMES, check_year, supported_years, year_tables
 
@@ -408,15 +408,10 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
     out = out.filter(out.diagnosis_code != "").distinct()
     # ICD-9-CM codes mapped to ICD-10-CM by the GEMs (issue item 11); a code without a GEM
     # target is dropped here (no CMS-HCC mapping reads ICD-9 codes; code_coverage counts it)
-    gem = gem_icd9_to_icd10()
-    gem = gem.select(_g9=gem.icd9, _g10=gem.icd10)
-    # an equi-join on a key that is null unless ICD-9 (a condition on one side only
-    # would make the join a nested loop)
-    out = out.mutate(_k9=ibis.ifelse(out._is9, out.diagnosis_code, ibis.null("string")))
-    out = out.left_join(gem, out._k9 == gem._g9)
-    out = out.filter(~out._is9 | out._g10.notnull())
+    out = with_gem_target(out, ibis.ifelse(out._is9, out.diagnosis_code, ibis.null("string")))
+    out = out.filter(~out._is9 | out._gem_icd10.notnull())
     return out.select("person_id", "service_year",
-                      diagnosis_code=ibis.coalesce(out._g10, out.diagnosis_code)).distinct()
+                      diagnosis_code=ibis.coalesce(out._gem_icd10, out.diagnosis_code)).distinct()
 
 
 def _hccs(dx: ir.Table, pm: ir.Table, dx_to_cc: ir.Table, edits: ir.Table,
