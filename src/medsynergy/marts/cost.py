@@ -208,25 +208,36 @@ def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_month
                 "allowed_amount": money_sum(t.allowed_amount)}
 
     null_str, null_count = ibis.null("string"), ibis.null(COUNT)
-    e = j.filter(j._enrolled == 1)
-    by_category = e.group_by(keys[1:]).aggregate(**sums(e)).mutate(
+    # the 'category' and 'outside' sums in one pass over the lines: grouped on whether the
+    # line is enrolled and on its person only when it is not (a third reader of the joined
+    # lines cost more than the few extra groups)
+    cells = j.group_by([*keys[1:], "_enrolled",
+                        ibis.ifelse(j._enrolled == 1, null_str, j.person_id).name("_who")]
+                       ).aggregate(**sums(j))
+    in_enrollment = cells.filter(cells._enrolled == 1)
+    by_category = in_enrollment.mutate(
         level=ibis.literal(LEVEL_CATEGORY), person_id=null_str,
         enrolled_other_coverage_flag=null_count)
     # A line with a member-month of its own payer and plan is in a month of enrollment
     # with some payer or plan; only the (few) other lines need the second question, so it
     # is asked of their sums, not of every line: is there a member-month of any payer or
-    # plan that month? (The person-months are looked up for those persons only.)
-    o = j.filter(j._enrolled == 0)
-    outside = o.group_by(keys).aggregate(**sums(o))
+    # plan that month? (The person-months are looked up for those persons only: an IN
+    # list of the few persons, where a semi-join let DuckDB build its hash table on the
+    # 12M member-months.)
+    outside = cells.filter(cells._enrolled == 0).rename(person_id="_who")
     asked = outside.select(_q_person=outside.person_id, _q_month=outside.month_start_date)
-    covered = mm.semi_join(asked, [mm.person_id == asked._q_person,
-                                   mm.month_start_date == asked._q_month])
-    covered = covered.select(_pm_person=covered.person_id, _pm_month=covered.month_start_date,
+    candidates = mm.filter(mm.person_id.isin(asked._q_person))
+    candidates = candidates.select(_c_person=candidates.person_id,
+                                   _c_month=candidates.month_start_date).distinct()
+    covered = candidates.join(asked, [candidates._c_person == asked._q_person,
+                                      candidates._c_month == asked._q_month])
+    covered = covered.select(_pm_person=covered._c_person, _pm_month=covered._c_month,
                              _any=ibis.literal(1, COUNT)).distinct()
     outside = outside.left_join(covered, [outside.person_id == covered._pm_person,
                                           outside.month_start_date == covered._pm_month])
     outside = outside.mutate(level=ibis.literal(LEVEL_OUTSIDE),
                              enrolled_other_coverage_flag=outside._any.fill_null(0).cast(COUNT))
+    e = j.filter(j._enrolled == 1)
     # person_year: the enrolled lines, plus the outside sums of months covered otherwise
     year_keys = ["person_id", "year"]
     py_parts = [e.group_by(year_keys).aggregate(**sums(e)),
