@@ -238,3 +238,52 @@ def test_sampled_members_match_hccinfhir(con: ibis.BaseBackend, tmp_path: Path) 
     assert len({p for p, _ in ref}) >= 900
     mismatched = sorted(k for k, v in ref.items() if abs(got[k] - v) >= TOL)
     assert not mismatched, f"{len(mismatched)}/{len(ref)} differ, e.g. {mismatched[:5]}"
+
+
+def _line(claim: str, line: int, person: str, date: str, dx: list[str], hcpcs: str | None,
+          bill_type: str | None = None) -> dict[str, Any]:
+    return {**_claim(claim, person, date, dx, hcpcs, bill_type), "claim_line_number": line}
+
+
+#: CMS filters records: a claim counts whole when one of its lines has an eligible type of
+#: bill or CPT/HCPCS ("0000X" is not on the list; 99213 is).
+RECORD_LINES = [
+    # mixed claim: the failing line's own diagnosis counts with the claim
+    _line("M1", 1, "A", "2024-03-01", ["E11.9"], "99213"),
+    _line("M1", 2, "A", "2024-03-01", ["I50.9"], "0000X"),
+    # a claim with no passing line: none of its diagnoses count
+    _line("F1", 1, "A", "2024-04-01", ["C34.90"], "0000X"),
+    _line("F1", 2, "A", "2024-04-01", ["C18.9"], "0000X"),
+    # a set carried by failing lines of two claims, one of them mixed: it counts
+    _line("F2", 1, "B", "2024-05-01", ["J44.1"], "0000X"),
+    _line("M2", 1, "B", "2024-06-01", ["J44.1"], "0000X"),
+    _line("M2", 2, "B", "2024-06-01", ["N18.4"], "99213"),
+    # the same set on a failing-only claim and on a passing line elsewhere: it counts
+    _line("F3", 1, "B", "2024-07-01", ["E11.22", "N18.32"], "0000X"),
+    _line("P3", 1, "B", "2024-08-01", ["E11.22", "N18.32"], "99213"),
+    # the same claim id in another year is another claim (its 2023 line passes)
+    _line("Y1", 1, "C", "2023-12-31", ["F20.9"], "99213"),
+    _line("Y1", 2, "C", "2024-01-02", ["F20.9"], "0000X"),
+    # an inpatient type of bill passes whatever the HCPCS
+    _line("I1", 1, "C", "2024-02-01", ["G40.909"], None, "111"),
+    _line("I1", 2, "C", "2024-02-01", ["L89.154"], "0000X", "111"),
+]
+
+
+def _constant_hash(value: ibis.Value) -> ibis.Value:
+    """Every claim key hashes alike: every claim takes the exact (colliding) path."""
+    return ibis.literal(7, "int64")
+
+
+@pytest.mark.parametrize("claim_hash", [None, _constant_hash], ids=["hash", "all-collide"])
+def test_record_level_filter(con: ibis.BaseBackend, claim_hash: Any) -> None:
+    from medsynergy.marts.risk import _diagnoses, engine_hash
+    from medsynergy.marts.risk_tables import year_tables
+
+    claims = table(con, "medical_claim", RECORD_LINES)
+    eligible = {YEAR - 1: ibis.memtable(year_tables(YEAR).eligible_hcpcs)}
+    out = _diagnoses(claims, eligible, claim_hash or engine_hash)
+    got = sorted((r["person_id"], r["diagnosis_code"]) for r in rows(con, out))
+    assert got == [("A", "E119"), ("A", "I509"),
+                   ("B", "E1122"), ("B", "J441"), ("B", "N1832"), ("B", "N184"),
+                   ("C", "G40909"), ("C", "L89154")]

