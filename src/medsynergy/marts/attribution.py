@@ -137,15 +137,6 @@ def primary_care_services(medical_claim: ir.Table, provider: ir.Table) -> ir.Tab
     )
 
 
-def _winner(t: ir.Table, keys: list[str], candidate: str) -> ir.Table:
-    """The first row per `keys`: most allowed, then most recent service, then lowest id."""
-    w = ibis.window(group_by=[t[k] for k in keys],
-                    order_by=[t.allowed_amount.desc(), t.last_service_date.desc(),
-                              t[candidate].asc()])
-    ranked = t.mutate(_rank=ibis.row_number().over(w))
-    return ranked.filter(ranked._rank == 0).drop("_rank")
-
-
 def attribution(medical_claim: ir.Table, provider: ir.Table, member_months: ir.Table
                 ) -> ir.Table:
     """One row per person x year with member months: the attributed TIN and NPI.
@@ -169,29 +160,31 @@ def attribution(medical_claim: ir.Table, provider: ir.Table, member_months: ir.T
     s = s.mutate(_first_step=s.step.min().over(first_step))
     s = s.filter(s.step == s._first_step).drop("_first_step")
 
-    by_tin = s.group_by(["person_id", "year", "step", "tin"]).aggregate(
-        allowed_amount=_money_sum(s.allowed),
-        last_service_date=s.service_date.max(),
-        service_count=s._services.sum().cast(FLAG),
-    )
-    totals = by_tin.group_by(["person_id", "year"]).aggregate(
-        primary_care_allowed_total=_money_sum(by_tin.allowed_amount))
-    tin = _winner(by_tin, ["person_id", "year"], "tin")
-
-    # s is already one row per person x year x TIN x NPI: its step is the one deciding
-    # step of the person-year
-    by_npi = s.select("person_id", "year", "tin", "npi", "_services", allowed_amount=s.allowed,
-                      last_service_date=s.service_date)
-    npi = _winner(by_npi, ["person_id", "year", "tin"], "npi")
-    # always true (every row sums at least one line); it makes both readers of `s` use the
-    # same columns, so DuckDB computes the 6M-group sum once for both instead of twice
-    # (6.1 -> 5.1 s at 1M member-years)
-    npi = npi.filter(npi._services > 0)
-    n = npi.select(_p=npi.person_id, _y=npi.year, _t=npi.tin, attributed_npi=npi.npi)
-    tin = tin.join(n, [tin.person_id == n._p, tin.year == n._y, tin.tin == n._t])
-    tot = totals.select(_p2=totals.person_id, _y2=totals.year,
-                        primary_care_allowed_total=totals.primary_care_allowed_total)
-    tin = tin.join(tot, [tin.person_id == tot._p2, tin.year == tot._y2])
+    # Everything below reads these rows once (two readers had DuckDB compute the window
+    # above twice): per TIN, its sums as window aggregates and the rank of each NPI within
+    # it; the winning NPI's row then carries its TIN's sums, one row per TIN.
+    tin_w = ibis.window(group_by=[s.person_id, s.year, s.tin])
+    npi_w = ibis.window(group_by=[s.person_id, s.year, s.tin],
+                        order_by=[s.allowed.desc(), s.service_date.desc(), s.npi.asc()])
+    s = s.mutate(_tin_allowed=s.allowed.sum().over(tin_w),
+                 _tin_last=s.service_date.max().over(tin_w),
+                 _tin_services=s._services.sum().over(tin_w),
+                 _npi_rank=ibis.row_number().over(npi_w))
+    by_tin = s.filter(s._npi_rank == 0)
+    by_tin = by_tin.select("person_id", "year", "step", "tin",
+                           attributed_npi=by_tin.npi,
+                           allowed_amount=by_tin._tin_allowed.cast(MONEY),
+                           last_service_date=by_tin._tin_last,
+                           service_count=by_tin._tin_services.cast(FLAG))
+    # the winning TIN: most allowed, then most recent service, then lowest TIN
+    py_w = ibis.window(group_by=[by_tin.person_id, by_tin.year])
+    tin_rank_w = ibis.window(group_by=[by_tin.person_id, by_tin.year],
+                             order_by=[by_tin.allowed_amount.desc(),
+                                       by_tin.last_service_date.desc(), by_tin.tin.asc()])
+    ranked = by_tin.mutate(
+        primary_care_allowed_total=by_tin.allowed_amount.sum().over(py_w).cast(MONEY),
+        _tin_rank=ibis.row_number().over(tin_rank_w))
+    tin = ranked.filter(ranked._tin_rank == 0)
     won = tin.select(_p="person_id", _y="year", attributed_tin="tin",
                      attributed_npi="attributed_npi", step="step",
                      allowed_amount="allowed_amount",
