@@ -4,7 +4,8 @@
     ├── UserError                   the user can fix it; the CLI prints one line, exit 2
     │   ├── InputFileError          a file cannot be read or is not in a known layout
     │   │   ├── MissingColumnsError a file lacks required columns (refused whole)
-    │   │   └── UnreadableFileError the bytes are not a readable CSV / Parquet file
+    │   │   ├── UnreadableFileError the bytes are not a readable CSV / Parquet file
+    │   │   └── ContractError       a contract spec is not valid (file, field path, expected)
     │   ├── ConfigError             settings or arguments are wrong
     │   └── EngineUnavailableError  the requested engine is not installed or cannot start
     └── WarehouseError              the warehouse is in a state medsynergy did not expect
@@ -43,6 +44,15 @@ class MissingColumnsError(InputFileError):
 
 class UnreadableFileError(InputFileError):
     pass
+
+
+class ContractError(InputFileError):
+    """A contract spec that does not validate: each problem as `field.path: what was
+    expected (got ...)`."""
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(path, "invalid contract: " + "; ".join(self.problems))
 
 
 class ConfigError(UserError):
