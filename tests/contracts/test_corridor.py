@@ -22,7 +22,9 @@ BENCHMARK = D("1000000.00")
 
 
 def _spec(data: dict[str, object] = REACH) -> CorridorSpec:
-    return parse_contract(data)
+    spec = parse_contract(data)
+    assert isinstance(spec, CorridorSpec)
+    return spec
 
 
 @pytest.mark.parametrize(("actual", "provider", "payer"), [
@@ -101,6 +103,7 @@ def test_unknown_model_and_file_errors(tmp_path: Path) -> None:
         load_contract(f)
     f.write_text("model: risk_corridor\nname: x\nbands:\n  - up_to: null\n    provider_share: 0.4\n")
     spec = load_contract(f)
+    assert isinstance(spec, CorridorSpec)
     assert reconcile_corridor(spec, D("100"), D("90")).to_provider == D("4.00")
 
 
@@ -110,3 +113,4 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "contracts"
 def test_example_contracts_validate() -> None:
     specs = {p.name: load_contract(p) for p in sorted(EXAMPLES.glob("*.yaml"))}
     assert specs["reach_global_corridor.yaml"] == _spec({**REACH, "name": "reach-global-corridor"})
+    assert specs["p4p_bonus_pool.yaml"].model == "bonus_pool"

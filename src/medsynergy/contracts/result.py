@@ -7,9 +7,9 @@ rounded, only the final amounts are, once, to the cent."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
@@ -47,6 +47,9 @@ class Reconciliation:
     to_payer: Decimal
     #: what a rule needed and was not given, and what was done instead
     notes: tuple[str, ...] = field(default=())
+    #: the amount of each party (provider group, partner) where the model splits one;
+    #: they add up to `to_provider` to the cent
+    allocations: tuple[tuple[str, Decimal], ...] = field(default=())
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -64,11 +67,26 @@ class Reconciliation:
             "to_provider": self.to_provider,
             "to_payer": self.to_payer,
             "notes": list(self.notes),
+            "allocations": dict(self.allocations),
         }
 
     def to_json(self) -> bytes:
         """JSON with every Decimal as a string (exact: no binary float on the way)."""
         return orjson.dumps(self.as_dict(), default=_decimal, option=orjson.OPT_INDENT_2)
+
+
+def allocate_cents(total: Decimal, parts: Sequence[tuple[str, Decimal]]
+                   ) -> tuple[tuple[str, Decimal], ...]:
+    """`parts` (exact amounts adding up to `total`) rounded to cents that add up to
+    `total` rounded to the cent: each part is cut down to the cent, and the cents left
+    go one by one to the largest remainders (ties: in the given order)."""
+    target = to_cents(total)
+    floors = [(name, (amount / CENT).to_integral_value(rounding=ROUND_FLOOR) * CENT)
+              for name, amount in parts]
+    left = int((target - sum((f for _, f in floors), Decimal(0))) / CENT)
+    order = sorted(range(len(parts)), key=lambda i: -(parts[i][1] - floors[i][1]))
+    bump = set(order[:left]) if left > 0 else set()
+    return tuple((name, f + CENT if i in bump else f) for i, (name, f) in enumerate(floors))
 
 
 def inputs_of(values: Mapping[str, Value]) -> tuple[tuple[str, Value], ...]:

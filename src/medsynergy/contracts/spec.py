@@ -12,24 +12,25 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
+from medsynergy.contracts.bonus_pool import BonusPoolSpec
 from medsynergy.contracts.corridor import CorridorSpec
 from medsynergy.errors import ContractError, UnreadableFileError
 
 #: Every contract model, told apart by its `model` field.
-ContractSpec = Annotated[CorridorSpec, Field(discriminator="model")]
+ContractSpec = Annotated[CorridorSpec | BonusPoolSpec, Field(discriminator="model")]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ContractSpec)
 
 
-def parse_contract(data: Any, path: str = "<contract>") -> CorridorSpec:
+def parse_contract(data: Any, path: str = "<contract>") -> CorridorSpec | BonusPoolSpec:
     """A validated contract from parsed YAML/JSON data; `path` names it in errors."""
     try:
-        spec: CorridorSpec = _ADAPTER.validate_python(data)
+        spec: CorridorSpec | BonusPoolSpec = _ADAPTER.validate_python(data)
     except ValidationError as exc:
         raise ContractError(path, [_problem(e) for e in exc.errors()]) from None
     return spec
 
 
-def load_contract(path: str | Path) -> CorridorSpec:
+def load_contract(path: str | Path) -> CorridorSpec | BonusPoolSpec:
     """Read and validate one contract file."""
     p = Path(path)
     try:
