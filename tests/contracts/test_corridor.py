@@ -114,3 +114,4 @@ def test_example_contracts_validate() -> None:
     specs = {p.name: load_contract(p) for p in sorted(EXAMPLES.glob("*.yaml"))}
     assert specs["reach_global_corridor.yaml"] == _spec({**REACH, "name": "reach-global-corridor"})
     assert specs["p4p_bonus_pool.yaml"].model == "bonus_pool"
+    assert specs["integrated_care_transfer_pricing.yaml"].model == "transfer_pricing"

@@ -14,23 +14,25 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from medsynergy.contracts.bonus_pool import BonusPoolSpec
 from medsynergy.contracts.corridor import CorridorSpec
+from medsynergy.contracts.transfer_pricing import TransferPricingSpec
 from medsynergy.errors import ContractError, UnreadableFileError
 
 #: Every contract model, told apart by its `model` field.
-ContractSpec = Annotated[CorridorSpec | BonusPoolSpec, Field(discriminator="model")]
+AnySpec = CorridorSpec | BonusPoolSpec | TransferPricingSpec
+ContractSpec = Annotated[AnySpec, Field(discriminator="model")]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ContractSpec)
 
 
-def parse_contract(data: Any, path: str = "<contract>") -> CorridorSpec | BonusPoolSpec:
+def parse_contract(data: Any, path: str = "<contract>") -> AnySpec:
     """A validated contract from parsed YAML/JSON data; `path` names it in errors."""
     try:
-        spec: CorridorSpec | BonusPoolSpec = _ADAPTER.validate_python(data)
+        spec: AnySpec = _ADAPTER.validate_python(data)
     except ValidationError as exc:
         raise ContractError(path, [_problem(e) for e in exc.errors()]) from None
     return spec
 
 
-def load_contract(path: str | Path) -> CorridorSpec | BonusPoolSpec:
+def load_contract(path: str | Path) -> AnySpec:
     """Read and validate one contract file."""
     p = Path(path)
     try:
