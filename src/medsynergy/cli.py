@@ -341,6 +341,93 @@ def show(
     _emit(rows, fmt, m.name)
 
 
+def _shown(value: Any) -> str:
+    """A step's value for the table: money-sized decimals to the cent, rates to 6
+    significant digits (JSON keeps every digit)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        if abs(value) >= 100:
+            return f"{value.quantize(Decimal('0.01')):,}"
+        return f"{value:.6g}" if value != value.to_integral_value() else f"{value:,.0f}"
+    return "" if value is None else str(value)
+
+
+def _contract_outcomes(paths: list[Path], year: int | None, replicates: int, seed: int
+                       ) -> list[Any]:
+    from medsynergy.contracts.run import reconcile_files, warehouse_io
+
+    if replicates < 0:
+        raise UserError("--simulate must be 0 or more replicates")
+    with _open(read_only=True) as wh:
+        tables, run = warehouse_io(wh)
+        return reconcile_files(paths, tables, run, year, replicates, seed)
+
+
+YearOption = Annotated[int | None, typer.Option(
+    "--year", help="Performance year; default: the latest year with member-months.")]
+SimulateOption = Annotated[int, typer.Option(
+    "--simulate", help="Bootstrap the member-years (episodes) N times: P5/P50/P95 and the "
+    "chance of gains or losses.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+
+
+@app.command()
+def reconcile(
+    contract: Annotated[Path, typer.Option("--contract", help="Contract YAML file.")],
+    year: YearOption = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+    simulate: SimulateOption = 0,
+    seed: SeedOption = 1,
+) -> None:
+    """Price and reconcile one contract on the warehouse's population, step by step."""
+    (o,) = _contract_outcomes([contract], year, simulate, seed)
+    if fmt is not Format.table:
+        sys.stdout.write(orjson.dumps(o.as_dict(), default=str, option=orjson.OPT_INDENT_2
+                                      ).decode() + "\n")
+        return
+    r = o.result
+    rows = [{"step": s.name, "value": _shown(s.value), "rule": s.rule, "source": s.source}
+            for s in r.steps]
+    _emit(rows, Format.table, f"{r.contract} ({r.model}), {o.year}")
+    for name, amount in r.allocations:
+        out.print(f"  allocation {name}: {amount:,}")
+    out.print(f"to provider: {r.to_provider:,}   to payer: {r.to_payer:,}")
+    for n in r.notes:
+        err.print(f"note: {n}", markup=False)
+    if o.simulation is not None:
+        s = o.simulation
+        out.print(f"simulated {s.replicates} bootstrap samples of {s.units:,} {s.unit}s: "
+                  f"to provider P5 {s.to_provider.p5:,} P50 {s.to_provider.p50:,} "
+                  f"P95 {s.to_provider.p95:,}; gain vs fee-for-service P5 "
+                  f"{s.provider_gain.p5:,} P50 {s.provider_gain.p50:,} P95 "
+                  f"{s.provider_gain.p95:,}; P(gain) {s.p_gain}, P(loss) {s.p_loss}")
+
+
+@app.command()
+def compare(
+    contracts: Annotated[list[Path], typer.Option(
+        "--contracts", help="Contract YAML files (repeat the option or list them).")],
+    extra: Annotated[list[Path] | None, typer.Argument(help="More contract files.")] = None,
+    year: YearOption = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+    simulate: SimulateOption = 0,
+    seed: SeedOption = 1,
+) -> None:
+    """What each contract pays the providers and the payer on the same population, and
+    the difference from fee-for-service."""
+    from medsynergy.contracts.run import comparison
+
+    outcomes = _contract_outcomes([*contracts, *(extra or [])], year, simulate, seed)
+    rows = comparison(outcomes)
+    if fmt is Format.json:
+        sys.stdout.write(orjson.dumps({"comparison": rows,
+                                       "contracts": [o.as_dict() for o in outcomes]},
+                                      default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    _emit(rows, fmt, f"Contracts compared, {outcomes[0].year if outcomes else ''}")
+
+
 @app.command()
 def report(
     output: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("out/report.html"),

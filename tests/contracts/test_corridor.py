@@ -112,6 +112,11 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "contracts"
 
 def test_example_contracts_validate() -> None:
     specs = {p.name: load_contract(p) for p in sorted(EXAMPLES.glob("*.yaml"))}
-    assert specs["reach_global_corridor.yaml"] == _spec({**REACH, "name": "reach-global-corridor"})
+    reach = specs["reach_global_corridor.yaml"]
+    assert isinstance(reach, CorridorSpec)
+    assert reach.bands == _spec(REACH).bands
+    assert reach.benchmark is not None
+    assert reach.benchmark.baseline_lookback == 2
+    assert reach.benchmark.weights == (D("0.4"), D("0.6"))
     assert specs["p4p_bonus_pool.yaml"].model == "bonus_pool"
     assert specs["integrated_care_transfer_pricing.yaml"].model == "transfer_pricing"

@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from medsynergy.contracts.population import Population
 from medsynergy.contracts.result import (
     Reconciliation,
     Step,
@@ -52,6 +53,8 @@ class BonusPoolSpec(Strict):
     pool_rate: Decimal = Field(gt=0, le=1)
     measures: tuple[Measure, ...] = Field(min_length=1)
     redistribute_unearned: bool = False
+    #: on a population (`reconcile`): whose spend funds the pool
+    population: Population = Field(default_factory=Population)
 
     @model_validator(mode="after")
     def _weights(self) -> BonusPoolSpec:

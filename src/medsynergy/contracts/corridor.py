@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from medsynergy.contracts.benchmark import BenchmarkTerms
+from medsynergy.contracts.population import Population
 from medsynergy.contracts.result import Reconciliation, Step, inputs_of, to_cents
 from medsynergy.contracts.terms import Strict
 
@@ -46,6 +48,9 @@ class CorridorSpec(Strict):
     bands: tuple[Band, ...] = Field(min_length=1)
     #: bands for losses; default: the savings bands (symmetric)
     loss_bands: tuple[Band, ...] | None = Field(default=None, min_length=1)
+    #: on a population (`reconcile`): whom it covers and the benchmark
+    population: Population = Field(default_factory=Population)
+    benchmark: BenchmarkTerms | None = None
 
     @model_validator(mode="after")
     def _edges(self) -> CorridorSpec:

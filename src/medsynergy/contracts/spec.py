@@ -13,12 +13,14 @@ import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
 from medsynergy.contracts.bonus_pool import BonusPoolSpec
+from medsynergy.contracts.capitation import CapitationSpec
 from medsynergy.contracts.corridor import CorridorSpec
+from medsynergy.contracts.ffs import FfsSpec
 from medsynergy.contracts.transfer_pricing import TransferPricingSpec
 from medsynergy.errors import ContractError, UnreadableFileError
 
 #: Every contract model, told apart by its `model` field.
-AnySpec = CorridorSpec | BonusPoolSpec | TransferPricingSpec
+AnySpec = FfsSpec | CapitationSpec | CorridorSpec | BonusPoolSpec | TransferPricingSpec
 ContractSpec = Annotated[AnySpec, Field(discriminator="model")]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ContractSpec)
 

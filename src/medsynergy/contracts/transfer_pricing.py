@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from medsynergy.contracts.population import Population
 from medsynergy.contracts.result import (
     Reconciliation,
     Step,
@@ -27,6 +28,7 @@ from medsynergy.contracts.result import (
     to_cents,
 )
 from medsynergy.contracts.terms import Strict
+from medsynergy.marts.service_category import CATEGORY_NAMES
 
 RULE_SOURCE = "contract terms: internal transfer pricing"
 
@@ -35,6 +37,27 @@ class PartnerTerms(Strict):
     name: str
     #: the fixed share of the budget (fixed_split only)
     share: Decimal | None = Field(default=None, ge=0, le=1)
+    #: on a population: the service categories this partner delivers (its services'
+    #: fee-for-service value is their spend)
+    categories: tuple[str, ...] = ()
+    #: the partner's cost as a fraction of the fee-for-service value of its services
+    cost_ratio: Decimal = Field(default=Decimal(1), gt=0)
+    #: outcome score (outcome_weighted; 1 = neutral)
+    outcome_score: Decimal = Field(default=Decimal(1), gt=0)
+
+
+class Budget(Strict):
+    """The pooled payment: a PMPM x member-months, or a fraction of the fee-for-service
+    value of the partners' services."""
+
+    pmpm: Decimal | None = Field(default=None, gt=0)
+    percent_of_ffs: Decimal | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> Budget:
+        if (self.pmpm is None) == (self.percent_of_ffs is None):
+            raise ValueError("give either pmpm or percent_of_ffs")
+        return self
 
 
 class TransferPricingSpec(Strict):
@@ -42,6 +65,23 @@ class TransferPricingSpec(Strict):
     name: str
     method: Literal["cost_share", "fixed_split", "outcome_weighted"]
     partners: tuple[PartnerTerms, ...] = Field(min_length=1)
+    #: on a population (`reconcile`): whom the budget covers and how big it is
+    population: Population = Field(default_factory=Population)
+    budget: Budget | None = None
+
+    @model_validator(mode="after")
+    def _categories(self) -> TransferPricingSpec:
+        seen: dict[str, str] = {}
+        for p in self.partners:
+            unknown = sorted(set(p.categories) - set(CATEGORY_NAMES))
+            if unknown:
+                raise ValueError(f"partners: {p.name}: unknown service categories {unknown}")
+            for c in p.categories:
+                if c in seen:
+                    raise ValueError(f"partners: category {c} is given to both {seen[c]} "
+                                     f"and {p.name}")
+                seen[c] = p.name
+        return self
 
     @model_validator(mode="after")
     def _shares(self) -> TransferPricingSpec:

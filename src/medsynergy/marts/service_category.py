@@ -166,6 +166,8 @@ CATEGORY_GROUP: dict[str, str] = {
     "other": "other",
 }
 OTHER = "other"
+#: every service category a line can get (contracts name them in carve-outs and bundles)
+CATEGORY_NAMES: frozenset[str] = frozenset(CATEGORY_GROUP)
 
 
 @dataclass(frozen=True)
