@@ -444,8 +444,15 @@ def report(
 def demo(
     data: Annotated[Path, typer.Option(help="Input-layer files to load.")] = Path("examples/data"),
     output: Annotated[Path, typer.Option("--out", help="Folder for the warehouse and report.")] = Path("out"),
+    contracts: Annotated[Path, typer.Option(
+        "--contracts", help="Folder of contract files to reconcile and compare.")
+    ] = Path("examples/contracts"),
+    simulate: Annotated[int, typer.Option(
+        "--simulate", help="Bootstrap replicates per contract (0: none).")] = 200,
 ) -> None:
-    """The main job end to end: a fresh warehouse, ingest, every mart, report."""
+    """The main job end to end: a fresh warehouse, ingest, every mart, every contract,
+    report."""
+    from medsynergy.contracts.run import comparison, reconcile_files, warehouse_io
     from medsynergy.reports import write_report
 
     output.mkdir(parents=True, exist_ok=True)
@@ -456,7 +463,15 @@ def demo(
     results = run_ingest(files, source="demo", table=None, replace=False)
     measure(only=None, paid_through=None, readmission_spec="default")
     with _open() as wh:
-        path = write_report(wh, output / "report.html", title="medsynergy demo", loads=results)
+        tables, run = warehouse_io(wh)
+        outcomes = reconcile_files(sorted(contracts.glob("*.yaml")), tables, run,
+                                   replicates=simulate) if contracts.is_dir() else []
+        path = write_report(wh, output / "report.html", title="medsynergy demo", loads=results,
+                            contracts=outcomes)
+    if outcomes:
+        _emit(comparison(outcomes), Format.table, f"Contracts compared, {outcomes[0].year}",
+              ["contract", "model", "ffs_spend", "provider_revenue", "difference_from_ffs",
+               "to_provider", "to_payer"])
     total_in = sum(r.rows_in for r in results)
     out.print(f"loaded {len(results)} files: rows in {total_in:,} = loaded "
               f"{sum(r.rows_loaded for r in results):,} + quarantined "

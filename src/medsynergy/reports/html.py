@@ -247,9 +247,12 @@ th{background:#f0f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
 
 
 def render_report(wh: Warehouse, *, title: str = "medsynergy report",
-                  loads: Sequence[LoadResult] = ()) -> str:
-    """The report as one HTML document (see the module docstring)."""
-    from medsynergy.reports.marts_sections import measure_sections  # (it imports this module)
+                  loads: Sequence[LoadResult] = (), contracts: Sequence[Any] = ()) -> str:
+    """The report as one HTML document (see the module docstring); `contracts`: the
+    reconciled contracts (`contracts.run.Outcome`) to set side by side."""
+    # (these import this module)
+    from medsynergy.reports.contracts_section import contracts_section
+    from medsynergy.reports.marts_sections import measure_sections
 
     months = monthly_spend(wh)
     quarantine = rows_by_rule(wh, QUARANTINE.name)
@@ -265,6 +268,7 @@ def render_report(wh: Warehouse, *, title: str = "medsynergy report",
         "<h2>Summary</h2>", _summary(months, wh),
         "<h2>Medical spend by service month</h2>", _spend(months),
         *measure_sections(wh),
+        contracts_section(contracts),
     ]
     if loads:
         sections += ["<h2>This run</h2>", _this_run(loads)]
@@ -294,10 +298,10 @@ def render_report(wh: Warehouse, *, title: str = "medsynergy report",
 
 
 def write_report(wh: Warehouse, path: Path, *, title: str = "medsynergy report",
-                 loads: Sequence[LoadResult] = ()) -> Path:
+                 loads: Sequence[LoadResult] = (), contracts: Sequence[Any] = ()) -> Path:
     """Write the self-contained HTML report of `wh` to `path` (folders created) and return it."""
     path = Path(path)
-    text = render_report(wh, title=title, loads=loads)
+    text = render_report(wh, title=title, loads=loads, contracts=contracts)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
