@@ -34,6 +34,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+from medsynergy.cli_mssp import mssp_app  # noqa: E402  (after app: it registers on it)
+
+app.add_typer(mssp_app, name="mssp")
 out = Console(width=None if sys.stdout.isatty() else 200)  # piped output: do not fold at 80
 err = Console(stderr=True)
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 from medsynergy.contracts.benchmark import baseline, benchmark_total
 from medsynergy.contracts.bind import Prepared, Run, Tables
 from medsynergy.contracts.bonus_pool import BonusPoolSpec, Group, reconcile_bonus_pool
+from medsynergy.contracts.bundles import BundleSpec, prepare_bundles
 from medsynergy.contracts.capitation import (
     UNATTRIBUTED,
     CapitationSpec,
@@ -27,6 +28,7 @@ from medsynergy.contracts.corridor import CorridorSpec, reconcile_corridor
 from medsynergy.contracts.ffs import FfsSpec, prepare_ffs
 from medsynergy.contracts.population import LineAmount, in_categories, line_amount, member_years
 from medsynergy.contracts.result import Reconciliation, Step
+from medsynergy.contracts.shared_savings import SharedSavingsSpec, prepare_shared_savings
 from medsynergy.contracts.spec import AnySpec
 from medsynergy.contracts.transfer_pricing import (
     PartnerResult,
@@ -137,12 +139,33 @@ def prepare_transfer_pricing(spec: TransferPricingSpec, tables: Tables, run: Run
     return Prepared(units, "member-year", settle)
 
 
+def _with_revenue(prepared: Prepared, spend_step: str, rule: str) -> Prepared:
+    """`prepared` whose results gain the fee-for-service spend they cover (the value of
+    step `spend_step`) and the provider revenue (that spend + to_provider)."""
+    inner = prepared.settle
+
+    def settle(u: pa.Table) -> Reconciliation:
+        rec = inner(u)
+        value = rec.step(spend_step).value
+        spend = Decimal(value) if isinstance(value, Decimal | int) else Decimal(0)
+        return _extend(rec, (), (
+            Step("ffs_spend", spend, f"fee-for-service spend covered ({spend_step})", SOURCE),
+            Step("provider_revenue", spend + rec.to_provider, rule, SOURCE)))
+
+    return dataclasses.replace(prepared, settle=settle)
+
+
 def prepare(spec: AnySpec, tables: Tables, run: Run, year: int) -> Prepared:
     """The contract bound to the population of `year`."""
     if isinstance(spec, FfsSpec):
         return prepare_ffs(spec, tables, run, year)
     if isinstance(spec, CapitationSpec):
         return prepare_capitation(spec, tables, run, year)
+    if isinstance(spec, BundleSpec):
+        return _with_revenue(prepare_bundles(spec, tables, run, year),
+                             "spend", "episode spend + reconciliation payment")
+    if isinstance(spec, SharedSavingsSpec):
+        return prepare_shared_savings(spec, tables, run, year)
     if isinstance(spec, CorridorSpec):
         return prepare_corridor(spec, tables, run, year)
     if isinstance(spec, BonusPoolSpec):

@@ -13,14 +13,17 @@ import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
 from medsynergy.contracts.bonus_pool import BonusPoolSpec
+from medsynergy.contracts.bundles import BundleSpec
 from medsynergy.contracts.capitation import CapitationSpec
 from medsynergy.contracts.corridor import CorridorSpec
 from medsynergy.contracts.ffs import FfsSpec
+from medsynergy.contracts.shared_savings import SharedSavingsSpec
 from medsynergy.contracts.transfer_pricing import TransferPricingSpec
 from medsynergy.errors import ContractError, UnreadableFileError
 
 #: Every contract model, told apart by its `model` field.
-AnySpec = FfsSpec | CapitationSpec | CorridorSpec | BonusPoolSpec | TransferPricingSpec
+AnySpec = (FfsSpec | CapitationSpec | BundleSpec | SharedSavingsSpec | CorridorSpec
+           | BonusPoolSpec | TransferPricingSpec)
 ContractSpec = Annotated[AnySpec, Field(discriminator="model")]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ContractSpec)
 

@@ -31,6 +31,12 @@ WATERFALLS: dict[str, tuple[Bar, ...]] = {
     "risk_corridor": (("benchmark", "absolute", 1), ("ffs_spend", "relative", -1),
                       ("gross_savings", "total", 1), ("payer_amount", "relative", -1),
                       ("provider_amount", "total", 1)),
+    "bundled_episodes": (("target", "absolute", 1), ("capped_spend", "relative", -1),
+                         ("gross_savings", "total", 1), ("payer_amount", "relative", -1),
+                         ("provider_amount", "total", 1)),
+    "shared_savings": (("benchmark", "absolute", 1), ("expenditure", "relative", -1),
+                       ("gross_savings", "total", 1), ("payer_share", "relative", -1),
+                       ("provider_amount", "total", 1)),
     "bonus_pool": (("pool", "absolute", 1), ("returned_to_payer", "relative", -1),
                    ("paid_to_groups", "total", 1)),
     "transfer_pricing": (("budget", "absolute", 1), ("partners_ffs_value", "relative", -1),
@@ -53,6 +59,9 @@ def waterfall_bars(r: Reconciliation) -> list[tuple[str, str, Decimal]]:
     if ffs is not None and revenue is not None:
         derived["repriced_change"] = revenue - ffs
         derived["contract_change"] = revenue - ffs
+    gross, provider = _value(r, "gross_savings"), _value(r, "provider_amount")
+    if gross is not None and provider is not None:
+        derived["payer_share"] = gross - provider
     budget, partners = _value(r, "budget"), _value(r, "partners_ffs_value")
     if budget is not None and partners is not None:
         derived["budget_margin"] = budget - partners
