@@ -129,9 +129,10 @@ def _mean_risk(units: pa.Table) -> Decimal | None:
     months = column_sum(known, "member_months")
     if months == 0:
         return None
-    weighted = pc.sum(pc.multiply(known["risk_score"].cast(pa.float64()),
-                                  known["member_months"].cast(pa.float64()))).as_py()
-    return Decimal(repr(weighted)) / months
+    # exact: scores are DECIMAL(18,6) (population.member_years)
+    weighted = pc.sum(pc.multiply(known["risk_score"],
+                                  known["member_months"].cast(pa.decimal128(19, 0))))
+    return Decimal(weighted.as_py()) / months
 
 
 def benchmark_total(base: Baseline, units: pa.Table
@@ -148,6 +149,9 @@ def benchmark_total(base: Baseline, units: pa.Table
                           "performance-year mean risk score / baseline mean risk score",
                           SOURCE))
         pmpm = pmpm * ratio
+    elif base.mean_risk is not None:
+        steps.append(Step("risk_ratio", "not applied", "no risk scores in the performance "
+                          "year: the benchmark is not risk-adjusted", SOURCE))
     total = pmpm * months
     steps.append(Step("benchmark", total, "benchmark PMPM x member-months", SOURCE))
     return total, tuple(steps)

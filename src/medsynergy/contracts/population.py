@@ -23,6 +23,7 @@ from medsynergy.marts.cost import claim_lines, null_safe
 from medsynergy.marts.registry import build, mart
 
 MONEY = dt.Decimal(18, 2)
+RISK = dt.Decimal(18, 6)
 #: sums of many lines: wide enough never to overflow
 TOTAL = dt.Decimal(38, 2)
 
@@ -35,8 +36,10 @@ ESRD_STATUS = ("11", "21", "31")
 DISABLED_STATUS = ("20",)
 
 Basis = Literal["paid", "allowed"]
-#: a per-line amount the contract sums per member-year, from the categorised lines
-#: (columns: service_category, service_category_group, paid_amount, allowed_amount)
+#: an amount the contract sums per member-year, as an expression on categorised spend
+#: (columns: service_category, service_category_group, paid_amount, allowed_amount).
+#: It must be linear in the amounts within a category: it is applied to the per-category
+#: sums of `category_spend`, which then equals applying it line by line.
 LineAmount = Callable[[ir.Table], ir.NumericValue]
 
 
@@ -60,19 +63,48 @@ def _member_months(tables: Tables, year: int, population: Population) -> ir.Tabl
     return mm
 
 
-def enrolled_lines(tables: Tables, year: int, population: Population) -> ir.Table:
-    """The medical and pharmacy lines of `year` in a month in which the person has a
-    member-month of the line's own payer and plan, within the population; columns of
-    `marts.cost.claim_lines`."""
+def enrolled_lines(tables: Tables, year: int | None, population: Population) -> ir.Table:
+    """The medical and pharmacy lines (of `year`; None: every year) in a month in which
+    the person has a member-month of the line's own payer and plan, within the
+    population; columns of `marts.cost.claim_lines`."""
     lines = claim_lines(build(mart("service_category"), tables), tables("pharmacy_claim"))
-    lines = lines.filter(lines.year == year)
-    mm = _member_months(tables, year, population)
+    mm = tables("member_months")
+    if year is not None:
+        lines = lines.filter(lines.year == year)
+        mm = mm.filter(mm.year == year)
+    if population.payer is not None:
+        mm = mm.filter(mm.payer == population.payer)
+    if population.plans:
+        mm = mm.filter(mm.plan.isin(list(population.plans)))
     keys = mm.select(_k_person=mm.person_id, _k_payer=null_safe(mm.payer),
                      _k_plan=null_safe(mm.plan), _k_month=mm.month_start_date).distinct()
     return lines.semi_join(keys, [lines.person_id == keys._k_person,
                                   null_safe(lines.payer) == keys._k_payer,
                                   null_safe(lines.plan) == keys._k_plan,
                                   lines.month_start_date == keys._k_month])
+
+
+def category_spend(tables: Tables, population: Population) -> ir.Table:
+    """The enrolled lines summed per person x year x service category (paid and allowed):
+    every amount a contract sums per member-year is linear in a line's category and its
+    paid or allowed amount, so it sums these rows exactly as it would sum the lines.
+
+    One pass over the lines serves every contract and year of a run: with a `Cached`
+    table source (contracts.run) the sums are computed once per population."""
+    memo = getattr(tables, "memo", None)
+    key = ("category_spend", population.payer, population.plans)
+    if memo is not None and key in memo:
+        cached: ir.Table = memo[key]
+        return cached
+    lines = enrolled_lines(tables, None, population)
+    t = lines.group_by(["person_id", "year", "service_category", "service_category_group"]
+                       ).aggregate(paid_amount=lines.paid_amount.sum().cast(TOTAL),
+                                   allowed_amount=lines.allowed_amount.sum().cast(TOTAL))
+    run = getattr(tables, "run", None)
+    if memo is not None and run is not None:
+        t = ibis.memtable(run(t))
+        memo[key] = t
+    return t
 
 
 def line_amount(basis: Basis) -> LineAmount:
@@ -121,7 +153,8 @@ def member_years(tables: Tables, year: int, population: Population,
     disabled = status.isin(list(DISABLED_STATUS)) | (status.isnull() & (age < 65))
     per_person = mm.group_by("person_id").aggregate(
         member_months=mm.month_start_date.nunique().cast("int64"),
-        dual_flag=mm.dual_status_code.isin(list(DUAL_CODES)).cast("int64").max(),
+        dual_flag=mm.dual_status_code.isin(list(DUAL_CODES)).fill_null(False)
+        .cast("int64").max(),
     )
     demo = latest.select(
         _d_person=latest.person_id, age=age.cast("int64"), sex=latest.gender,
@@ -132,7 +165,9 @@ def member_years(tables: Tables, year: int, population: Population,
         (people.dual_flag == 1, "aged_dual"), else_="aged_nondual"))
     risk = tables("risk")
     risk = risk.filter((risk.payment_year == year) & (risk.model == "blend")).select(
-        _r_person=risk.person_id, risk_score=risk.payment_score)
+        # scores as exact decimals (CMS publishes 3; normalised and blended scores carry
+        # more): products and means of them stay exact
+        _r_person=risk.person_id, risk_score=risk.payment_score.cast(RISK))
     attribution = tables("attribution")
     attribution = attribution.filter(attribution.year == year).select(
         _a_person=attribution.person_id, attributed_tin=attribution.attributed_tin)
@@ -142,7 +177,8 @@ def member_years(tables: Tables, year: int, population: Population,
                         "enrollment_type", "risk_score", "attributed_tin")
     if not amounts:
         return out
-    lines = enrolled_lines(tables, year, population)
+    lines = category_spend(tables, population)
+    lines = lines.filter(lines.year == year)
     values = {name: f(lines) for name, f in amounts.items()}
     types = {name: _sum_type(v) for name, v in values.items()}
     sums = lines.group_by(_s_person=lines.person_id).aggregate(

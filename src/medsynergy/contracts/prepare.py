@@ -13,13 +13,13 @@ import dataclasses
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from medsynergy.contracts.benchmark import baseline, benchmark_total
 from medsynergy.contracts.bind import Prepared, Run, Tables
 from medsynergy.contracts.bonus_pool import BonusPoolSpec, Group, reconcile_bonus_pool
 from medsynergy.contracts.bundles import BundleSpec, prepare_bundles
 from medsynergy.contracts.capitation import (
-    UNATTRIBUTED,
     CapitationSpec,
     kpi_values,
     prepare_capitation,
@@ -82,15 +82,20 @@ def prepare_bonus_pool(spec: BonusPoolSpec, tables: Tables, run: Run, year: int
 
     def settle(u: pa.Table) -> Reconciliation:
         spend = column_sum(u, "spend")
-        u = u.set_column(u.schema.get_field_index("attributed_tin"), "attributed_tin",
-                         pa.compute.fill_null(u["attributed_tin"], UNATTRIBUTED))
+        # the pool is shared among provider groups by their attributed member-years:
+        # members attributed to no group fund it (their spend counts) but earn no slice
+        attributed = u.filter(pc.is_valid(u["attributed_tin"]))
         groups = [Group(str(g), v["member_months"] / 12, kpis.get(str(g), {}))
-                  for g, v in sorted(group_sums(u, "attributed_tin", ["member_months"]).items(),
+                  for g, v in sorted(group_sums(attributed, "attributed_tin",
+                                                ["member_months"]).items(),
                                      key=lambda kv: str(kv[0]))]
         rec = reconcile_bonus_pool(spec, spend, groups)
+        unattributed = u.num_rows - attributed.num_rows
+        notes = ((f"{unattributed} member-years attributed to no provider group: their "
+                  "spend funds the pool, no group's slice",) if unattributed else ())
         return _extend(rec, (_spend_step(spend, spec.population.basis, year),),
                        (Step("provider_revenue", spend + rec.to_provider,
-                             "claims paid + bonuses", SOURCE),))
+                             "claims paid + bonuses", SOURCE),), notes)
 
     return Prepared(units, "member-year", settle)
 

@@ -39,6 +39,19 @@ class Outcome:
         return d
 
 
+class CachedTables:
+    """A table source for one run: reads through `tables`, and lets the population step
+    keep what every contract of the run shares (`memo`, filled through `run`)."""
+
+    def __init__(self, tables: Tables, run: Run) -> None:
+        self._tables = tables
+        self.run = run
+        self.memo: dict[tuple[object, ...], ibis.Table] = {}
+
+    def __call__(self, name: str) -> ibis.Table:
+        return self._tables(name)
+
+
 def latest_year(tables: Tables, run: Run) -> int:
     """The latest year with member-months: the default year of a reconciliation."""
     mm = tables("member_months")
@@ -54,6 +67,7 @@ def reconcile_files(paths: Sequence[str | Path], tables: Tables, run: Run,
                     ) -> list[Outcome]:
     """Load, bind and settle each contract (and bootstrap it `replicates` times)."""
     specs = [(str(p), load_contract(p)) for p in paths]
+    tables = CachedTables(tables, run)
     y = year if year is not None else latest_year(tables, run)
     outcomes = []
     for path, spec in specs:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
+import pyarrow.compute as pc
 
 from medsynergy.contracts.bind import Prepared
 from medsynergy.contracts.result import Reconciliation, to_cents
@@ -77,11 +78,17 @@ def simulate(prepared: Prepared, replicates: int, seed: int = 1) -> Simulation:
     if replicates < 1:
         raise ValueError("replicates must be at least 1")
     rng = np.random.Generator(np.random.PCG64(seed))
-    n = prepared.units.num_rows
+    # the draws pick row positions: put the units in an order of their own values first,
+    # so that the same seed gives the same result whatever order the engine returned
+    # them in (an SQL result has none)
+    units = prepared.units
+    units = units.take(pc.sort_indices(units, sort_keys=[
+        (c, "ascending") for c in units.column_names])) if units.num_rows else units
+    n = units.num_rows
     paid: list[Decimal] = []
     gains: list[Decimal] = []
     for _ in range(replicates):
-        sample = prepared.units.take(rng.integers(0, n, size=n)) if n else prepared.units
+        sample = units.take(rng.integers(0, n, size=n)) if n else units
         rec = prepared.settle(sample)
         paid.append(rec.to_provider)
         gains.append(provider_gain(rec))
