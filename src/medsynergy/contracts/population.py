@@ -76,12 +76,15 @@ def enrolled_lines(tables: Tables, year: int | None, population: Population) -> 
         mm = mm.filter(mm.payer == population.payer)
     if population.plans:
         mm = mm.filter(mm.plan.isin(list(population.plans)))
+    # member_months has one row per person x payer x plan x month (its key): an inner
+    # join keeps each line at most once, and DuckDB runs it as a plain hash join (a
+    # semi-join on a DISTINCT of the keys held 18 GB at 1M member-years)
     keys = mm.select(_k_person=mm.person_id, _k_payer=null_safe(mm.payer),
-                     _k_plan=null_safe(mm.plan), _k_month=mm.month_start_date).distinct()
-    return lines.semi_join(keys, [lines.person_id == keys._k_person,
-                                  null_safe(lines.payer) == keys._k_payer,
-                                  null_safe(lines.plan) == keys._k_plan,
-                                  lines.month_start_date == keys._k_month])
+                     _k_plan=null_safe(mm.plan), _k_month=mm.month_start_date)
+    j = lines.mutate(_l_payer=null_safe(lines.payer), _l_plan=null_safe(lines.plan))
+    j = j.join(keys, [j.person_id == keys._k_person, j._l_payer == keys._k_payer,
+                      j._l_plan == keys._k_plan, j.month_start_date == keys._k_month])
+    return j.select(*lines.columns)
 
 
 def category_spend(tables: Tables, population: Population) -> ir.Table:
