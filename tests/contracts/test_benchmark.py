@@ -163,7 +163,8 @@ def test_baseline_year_lacking_scores_is_not_risk_adjusted(run: Run) -> None:
         "year(s) it has diagnoses for): the benchmark is not risk-adjusted",)
     assert "baseline_mean_risk" not in _steps(base.steps)
     total, steps = benchmark_total(base, _performance_units(t, run))
-    assert "risk_ratio" not in _steps(steps)
+    # said in the steps, not silently skipped
+    assert _steps(steps)["risk_ratio"] == "not applied"
     assert total == D("2721.6")
 
 
@@ -173,7 +174,8 @@ def test_performance_year_without_scores_is_not_adjusted(run: Run) -> None:
                            risk_adjust=True), Population(), t, run, YEAR)
     assert base.mean_risk == D("0.8")
     total, steps = benchmark_total(base, _performance_units(t, run))
-    assert "risk_ratio" not in _steps(steps)
+    # said in the steps, not silently skipped
+    assert _steps(steps)["risk_ratio"] == "not applied"
     assert total == D("2721.6")
 
 
