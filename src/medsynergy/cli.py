@@ -471,6 +471,9 @@ def demo(
                                    replicates=simulate) if contracts.is_dir() else []
         path = write_report(wh, output / "report.html", title="medsynergy demo", loads=results,
                             contracts=outcomes)
+    if not contracts.is_dir():
+        err.print(f"note: no contracts folder {contracts}: no contract reconciled "
+                  "(--contracts DIR)", markup=False)
     if outcomes:
         _emit(comparison(outcomes), Format.table, f"Contracts compared, {outcomes[0].year}",
               ["contract", "model", "ffs_spend", "provider_revenue", "difference_from_ffs",

@@ -21,6 +21,7 @@ amount."""
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -38,7 +39,21 @@ from medsynergy.contracts.mssp_puf import (
 from medsynergy.contracts.mssp_settle import Track, settle
 from medsynergy.errors import InputFileError, MissingColumnsError, UnreadableFileError
 
-REF = (Path(__file__).resolve().parents[2] / "../shared/reference/mssp-puf").resolve()
+
+def _reference_dir() -> Path:
+    """The CMS results files (not copied into the repository): $MEDSYNERGY_SHARED, the
+    `shared` folder beside the checkout, or the machine's /work/shared (a clean clone
+    made elsewhere still finds them)."""
+    here = Path(__file__).resolve().parents[2]
+    roots = [Path(os.environ["MEDSYNERGY_SHARED"])] if "MEDSYNERGY_SHARED" in os.environ else []
+    roots += [here.parent / "shared", Path("/work/shared")]
+    for root in roots:
+        if (root / "reference" / "mssp-puf").is_dir():
+            return (root / "reference" / "mssp-puf").resolve()
+    return roots[0] / "reference" / "mssp-puf"
+
+
+REF = _reference_dir()
 needs_ref = pytest.mark.skipif(not REF.is_dir(), reason=f"reference PUFs not found at {REF}")
 
 #: file -> (layout, rows, one-sided ACOs, two-sided ACOs, two-sided ACOs matched)

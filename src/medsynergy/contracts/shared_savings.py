@@ -62,6 +62,9 @@ class Regional(Strict):
     per_capita: dict[EnrollmentType, Decimal]
     national_per_capita: dict[EnrollmentType, Decimal]
     cap: Decimal = Field(default=Decimal("0.05"), ge=0)
+    #: cap of a negative adjustment, if lower than `cap` (agreements from 2024 cap
+    #: negative regional adjustments lower than positive ones: give CMS's figure)
+    negative_cap: Decimal | None = Field(default=None, ge=0)
 
 
 class UpdateTrend(Strict):
@@ -130,8 +133,8 @@ class SharedSavingsSpec(Strict):
 
 def assigned_units(spec: SharedSavingsSpec, tables: Tables, year: int) -> ir.Table:
     """One row per assigned beneficiary of `year`: enrollment_type, member_months,
-    Parts A+B spend, spend truncated at the national 99th percentile of its type (per
-    annualised amount), risk_months (months x score, null score: 0) and scored_months."""
+    Parts A+B spend, 12 x the spend truncated at the national 99th percentile of its
+    type (per annualised amount; in twelfths to stay exact), risk_months (months x score, null score: 0) and scored_months."""
     basis = spec.population.basis
     my = member_years(tables, year, spec.population,
                       {"spend": in_categories(basis, None, exclude=[PHARMACY])})
@@ -144,19 +147,22 @@ def assigned_units(spec: SharedSavingsSpec, tables: Tables, year: int) -> ir.Tab
     # every operand of one Ibis type (it cannot mix decimal scales) and the result cast
     # to another, so that the cast is emitted (DuckDB widens products and quotients)
     months = my.member_months.cast(RATE)
-    spend = my.spend.cast(RATE)
+    twelve = ibis.literal(12, RATE)
+    # 12 x the truncated spend, exact: the part-year limit threshold x months / 12 is a
+    # quotient (DuckDB divides decimals in DOUBLE), so the comparison and the sum are kept
+    # in twelfths and divided once, in Decimal, per enrollment type (type_stats)
+    spend12 = my.spend.cast(RATE) * twelve
     if spec.truncation:
         cap = ibis.cases(*[(my.enrollment_type == t, ibis.literal(v, RATE))
                            for t, v in sorted(spec.truncation.items())], else_=None)
-        # the 99th percentile caps annualised spend: x months / 12 for a part-year
-        limit = cap * months / ibis.literal(12, RATE)
-        truncated = ibis.ifelse(cap.notnull() & (spend > limit), limit, spend)
+        limit12 = cap * months
+        truncated12 = ibis.ifelse(cap.notnull() & (spend12 > limit12), limit12, spend12)
     else:
-        truncated = spend
+        truncated12 = spend12
     score = my.risk_score.cast(RATE)
     return my.select(
         "person_id", "enrollment_type", "member_months", "spend",
-        truncated_spend=truncated.cast(EXACT),
+        truncated_spend_x12=truncated12.cast(EXACT),
         risk_months=ibis.ifelse(score.notnull(), months * score,
                                 ibis.literal(0, RATE)).cast(EXACT),
         scored_months=ibis.ifelse(score.notnull(), my.member_months, 0).cast("int64"))
@@ -177,7 +183,7 @@ def type_stats(units: pa.Table) -> dict[str, TypeStats]:
     if units.num_rows == 0:
         return {t: TypeStats(Decimal(0), Decimal(0), None, None) for t in TYPES}
     g = units.group_by("enrollment_type").aggregate([
-        ("member_months", "sum"), ("truncated_spend", "sum"), ("risk_months", "sum"),
+        ("member_months", "sum"), ("truncated_spend_x12", "sum"), ("risk_months", "sum"),
         ("scored_months", "sum")])
     rows = {r["enrollment_type"]: r for r in g.to_pylist()}
     for t in TYPES:
@@ -187,7 +193,7 @@ def type_stats(units: pa.Table) -> dict[str, TypeStats]:
             continue
         months = Decimal(r["member_months_sum"])
         scored = Decimal(r["scored_months_sum"] or 0)
-        total = Decimal(r["truncated_spend_sum"])
+        total = Decimal(r["truncated_spend_x12_sum"]) / 12
         out[t] = TypeStats(months / 12, total, total / months * 12,
                            Decimal(r["risk_months_sum"]) / scored if scored else None)
     return out
@@ -242,7 +248,9 @@ def historical_benchmark(spec: SharedSavingsSpec, by_stats: dict[int, dict[str, 
             else:
                 adj = spec.regional.weight * (reg - pc_value)
                 limit = spec.regional.cap * nat
-                adj = max(min(adj, limit), -limit)
+                floor = (spec.regional.negative_cap if spec.regional.negative_cap is not None
+                         else spec.regional.cap) * nat
+                adj = max(min(adj, limit), -floor)
                 steps.append(Step(f"regional_adjustment_{t}", adj,
                                   f"{spec.regional.weight} x (regional - historical), within "
                                   f"+/- {spec.regional.cap} x national per capita",
@@ -285,12 +293,14 @@ def benchmark_from(spec: SharedSavingsSpec, hist: Historical, py: dict[str, Type
         s = py[t]
         if s.person_years == 0 or s.per_capita is None:
             continue
-        spend += s.total
         h = hist.per_capita[t]
         if h is None:
+            # counting their spend against no benchmark would turn them into losses
             notes.append(f"{t}: no benchmark-year beneficiaries of this type: their "
-                         f"{s.person_years} person-years have no benchmark")
+                         f"{s.person_years} person-years are left out of the benchmark "
+                         "and of the expenditure")
             continue
+        spend += s.total
         ratio = Decimal(1)
         r3 = hist.risk_by3[t]
         if r3 and s.mean_risk:
