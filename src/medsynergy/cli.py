@@ -382,9 +382,19 @@ def reconcile(
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
     simulate: SimulateOption = 0,
     seed: SeedOption = 1,
+    detail_out: Annotated[Path | None, typer.Option(
+        "--detail-out", help="Folder to write the model's detail tables to, as CSV "
+        "(episodes with their spend by category, outliers capped, members over the "
+        "stop-loss ...).")] = None,
 ) -> None:
     """Price and reconcile one contract on the warehouse's population, step by step."""
     (o,) = _contract_outcomes([contract], year, simulate, seed)
+    if detail_out is not None:
+        import pyarrow.csv as pacsv
+
+        detail_out.mkdir(parents=True, exist_ok=True)
+        for name, table in o.prepared.detail.items():
+            pacsv.write_csv(table, detail_out / f"{o.result.contract}.{name}.csv")
     if fmt is not Format.table:
         sys.stdout.write(orjson.dumps(o.as_dict(), default=str, option=orjson.OPT_INDENT_2
                                       ).decode() + "\n")
@@ -393,6 +403,11 @@ def reconcile(
     rows = [{"step": s.name, "value": _shown(s.value), "rule": s.rule, "source": s.source}
             for s in r.steps]
     _emit(rows, Format.table, f"{r.contract} ({r.model}), {o.year}")
+    for name, table in o.prepared.detail.items():
+        if table.num_rows <= 40:
+            _emit(table.to_pylist(), Format.table, f"{r.contract}: {name}")
+        else:
+            out.print(f"{name}: {table.num_rows:,} rows (--detail-out DIR writes them)")
     for name, amount in r.allocations:
         out.print(f"  allocation {name}: {amount:,}")
     out.print(f"to provider: {r.to_provider:,}   to payer: {r.to_payer:,}")

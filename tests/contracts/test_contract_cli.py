@@ -213,3 +213,23 @@ def test_every_example_contract_reconciles(db: Path, path: Path) -> None:
             and population.get("basis", "paid") == "paid":
         # everyone enrolled, on the paid amounts: fee-for-service is the warehouse total
         assert step(r, "ffs_spend") == paid_total(db, 2025)
+
+
+def test_detail_out_writes_the_model_tables(db: Path, tmp_path: Path) -> None:
+    bundle = EXAMPLES / "bundle_joint_heart_failure.yaml"
+    ok(db, "reconcile", "--contract", str(bundle), "--detail-out", str(tmp_path))
+    result = as_json(db, "reconcile", "--contract", str(bundle))
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == [f"bundle-joint-heart-failure.{n}.csv"
+                       for n in ("episodes", "outliers", "spend_by_category")]
+    # the CSV holds every row the result counts (header + rows)
+    for name, rows in result["detail_rows"].items():
+        lines = (tmp_path / f"bundle-joint-heart-failure.{name}.csv").read_text().splitlines()
+        assert len(lines) == rows + 1
+    # the episodes' spend adds up to the episodes of the settled year
+    episodes = (tmp_path / "bundle-joint-heart-failure.episodes.csv").read_text().splitlines()
+    header = [h.strip('"') for h in episodes[0].split(",")]
+    year, spend = header.index("year"), header.index("spend")
+    total = sum((D(r.split(",")[spend]) for r in episodes[1:]
+                 if int(r.split(",")[year]) == result["year"]), D(0))
+    assert total == step(result, "spend")

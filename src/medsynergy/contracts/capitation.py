@@ -230,8 +230,13 @@ def settle_capitation(spec: CapitationSpec, units: pa.Table, year: int,
         for k, v in (("capitation", cap), ("withheld", withheld), ("returned", returned),
                      ("stop_loss", recovered)):
             totals[k] += v
-        parts.append((name, cap - withheld + returned + recovered))
+        received = cap - withheld + returned + recovered
+        parts.append((name, received))
         step(f"capitation_{name}", cap, "rate weight (months x risk x age/sex) x PMPM")
+        step(f"covered_cost_{name}", g["covered_cost"],
+             "fee-for-service cost of the group's members' covered care")
+        step(f"margin_{name}", received - g["covered_cost"],
+             "capitation - withheld + returned + stop-loss - covered cost")
     step("capitation", totals["capitation"],
          f"PMPM {spec.pmpm}" + (" x risk score" if spec.risk_adjust else "")
          + (" / mean risk score" if spec.risk_adjust and spec.normalize_risk else "")

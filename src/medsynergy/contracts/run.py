@@ -36,6 +36,7 @@ class Outcome:
                  units=self.prepared.units.num_rows)
         if self.simulation is not None:
             d["simulation"] = self.simulation.as_dict()
+        d["detail_rows"] = {k: t.num_rows for k, t in self.prepared.detail.items()}
         return d
 
 

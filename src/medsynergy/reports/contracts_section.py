@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import plotly.graph_objects as go
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from medsynergy.contracts.result import Reconciliation
 from medsynergy.contracts.run import Outcome, comparison
@@ -107,6 +109,31 @@ def _distribution_chart(outcomes: Sequence[Outcome]) -> str:
     return _chart(fig, "contract-distributions")
 
 
+#: detail tables longer than this are summarised by their row count (the full tables:
+#: `medsynergy reconcile --detail-out DIR`)
+DETAIL_ROWS = 40
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, Decimal):
+        return money(value) if value.as_tuple().exponent == -2 else f"{value:f}"
+    return "" if value is None else str(value)
+
+
+def _detail(o: Outcome, i: int, name: str, table: pa.Table) -> str:
+    e = html.escape
+    if name == "spend_by_category" and "period" in table.column_names:
+        # the performance period's episodes: what the bundle paid for, by category
+        table = table.filter(pc.equal(table["period"], "performance"))
+    title = f"<h4>{e(name.replace('_', ' '))}</h4>"
+    if table.num_rows > DETAIL_ROWS:
+        return (f"{title}<p>{table.num_rows:,} rows: <code>medsynergy reconcile --contract "
+                f"{e(o.path)} --detail-out DIR</code> writes them.</p>")
+    rows = [[_cell(v) for v in r.values()] for r in table.to_pylist()]
+    return title + _table(f"contract-{i}-{name}", table.column_names, rows,
+                          numeric=range(0), empty="None.")
+
+
 def contracts_section(outcomes: Sequence[Outcome]) -> str:
     """The section's HTML (empty when no contract was reconciled)."""
     if not outcomes:
@@ -146,6 +173,7 @@ def contracts_section(outcomes: Sequence[Outcome]) -> str:
     for i, o in enumerate(outcomes):
         parts.append(f"<h3>{e(o.result.contract)}</h3>")
         parts.append(_waterfall(o, i))
+        parts += [_detail(o, i, name, t) for name, t in o.prepared.detail.items()]
         if o.result.notes:
             parts.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in o.result.notes)
                          + "</ul>")
