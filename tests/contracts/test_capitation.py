@@ -61,6 +61,8 @@ def test_flat_pmpm(run: Run) -> None:
         "member_months": D(18),
         "covered_cost": D("1120.00"),  # 80 + 1000 + 40: no carve-out
         "capitation_unattributed": D("1800"),  # 18 x 100
+        "covered_cost_unattributed": D("1120.00"),
+        "margin_unattributed": D("680"),  # 1800 - 1120
         "capitation": D("1800"),
         "ffs_spend": D("1120.00"),
         "paid_to_provider": D("1800"),

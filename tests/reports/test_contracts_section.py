@@ -74,7 +74,8 @@ def test_section_shows_the_comparison_and_small_detail_tables() -> None:
     assert "<td class=\"num\">1,234.50</td>" in html  # FFS spend, exact to the cent
     assert "<td class=\"num\">65.50</td>" in html  # difference from FFS: 1300 - 1234.50
     assert "<td>e1</td><td>12.30</td>" in html
-    assert f"{DETAIL_ROWS + 1:,} rows" in html and "--detail-out DIR" in html
+    assert f"{DETAIL_ROWS + 1:,} rows" in html
+    assert "--detail-out DIR" in html
 
 
 def test_no_contracts_no_section() -> None:
