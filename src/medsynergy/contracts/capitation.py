@@ -42,11 +42,11 @@ from medsynergy.contracts.units import column_sum, group_sums, member_count
 from medsynergy.marts.service_category import CATEGORY_NAMES
 
 RULE_SOURCE = "contract terms: capitation"
+#: risk scores (as population.member_years gives them)
 FACTOR = "decimal(18,6)"
-#: months x risk (6 decimals) x age/sex factor (6 decimals): exact in 12 decimals. The
-#: operands are DECIMAL(18,6) so that Ibis emits the cast (DuckDB types the product
-#: DECIMAL(38,18) whatever Ibis infers)
-WEIGHT = "decimal(38,12)"
+#: age/sex factors: 6 integer digits, 6 decimals, so that months x risk x factor fits in
+#: Arrow's 38 digits (with_weights)
+AGE_SEX = "decimal(12,6)"
 UNATTRIBUTED = "unattributed"
 
 
@@ -103,7 +103,7 @@ class CapitationSpec(Strict):
 
 
 def _age_sex_factor(spec: CapitationSpec, t: ir.Table) -> ir.NumericValue:
-    one = ibis.literal(Decimal(1), FACTOR)
+    one = ibis.literal(Decimal(1), AGE_SEX)
     if not spec.age_sex:
         return one
     cases = []
@@ -113,7 +113,7 @@ def _age_sex_factor(spec: CapitationSpec, t: ir.Table) -> ir.NumericValue:
             cond = cond & (t.age <= f.age_to)
         if f.sex is not None:
             cond = cond & (t.sex == f.sex)
-        cases.append((cond, ibis.literal(f.factor, FACTOR)))
+        cases.append((cond, ibis.literal(f.factor, AGE_SEX)))
     return ibis.cases(*cases, else_=one)
 
 
@@ -132,19 +132,27 @@ def capitation_units(spec: CapitationSpec, tables: Tables, year: int) -> ir.Tabl
     risk_known = my.risk_score.notnull()
     risk_factor = (ibis.ifelse(risk_known, risk, ibis.literal(Decimal(1), FACTOR))
                    if spec.risk_adjust else ibis.literal(Decimal(1), FACTOR))
-    months = my.member_months.cast(FACTOR)
-    weight = (months * risk_factor * _age_sex_factor(spec, my)).cast(WEIGHT)
     attachment = spec.stop_loss.attachment if spec.stop_loss else None
     excess = (ibis.greatest(my.covered_cost - ibis.literal(attachment, TOTAL),
                             ibis.literal(0, TOTAL)).cast(TOTAL)
               if attachment is not None else ibis.literal(0, TOTAL))
     return my.select(
         "person_id", group=my.attributed_tin.fill_null(UNATTRIBUTED),
-        member_months=my.member_months,
-        risk_months=(months * risk_factor).cast(WEIGHT),
+        member_months=my.member_months, risk_factor=risk_factor.cast(FACTOR),
+        age_sex_factor=_age_sex_factor(spec, my).cast(AGE_SEX),
         risk_missing=(~risk_known).cast("int64"),
-        weight=weight, covered_cost=my.covered_cost, carved_out_cost=my.carved_out_cost,
+        covered_cost=my.covered_cost, carved_out_cost=my.carved_out_cost,
         stop_loss_excess=excess)
+
+
+def with_weights(units: pa.Table) -> pa.Table:
+    """`units` with risk_months (months x risk factor) and weight (x the age/sex factor),
+    exact, in Arrow: an engine would round the product of three decimals (Spark keeps at
+    most 38 digits and drops decimals beyond them), Arrow's DECIMAL(37,12) holds it."""
+    months = units["member_months"].cast(pa.int16()).cast(pa.decimal128(5, 0))
+    risk_months = pc.multiply(months, units["risk_factor"])
+    weight = pc.multiply(risk_months, units["age_sex_factor"])
+    return units.append_column("risk_months", risk_months).append_column("weight", weight)
 
 
 def kpi_values(tables: Tables, run: Run, year: int, names: list[str]
@@ -163,7 +171,7 @@ def kpi_values(tables: Tables, run: Run, year: int, names: list[str]
 
 def prepare_capitation(spec: CapitationSpec, tables: Tables, run: Run, year: int
                        ) -> Prepared:
-    units = run(capitation_units(spec, tables, year))
+    units = with_weights(run(capitation_units(spec, tables, year)))
     kpis = (kpi_values(tables, run, year, [m.kpi for m in spec.withhold.measures])
             if spec.withhold else {})
     detail = {}
