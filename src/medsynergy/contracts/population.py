@@ -88,25 +88,32 @@ def enrolled_lines(tables: Tables, year: int | None, population: Population) -> 
 
 
 def category_spend(tables: Tables, population: Population) -> ir.Table:
-    """The enrolled lines summed per person x year x service category (paid and allowed):
-    every amount a contract sums per member-year is linear in a line's category and its
-    paid or allowed amount, so it sums these rows exactly as it would sum the lines.
+    """The enrolled lines of the population summed per person x payer x plan x year x
+    service category (paid and allowed): every amount a contract sums per member-year is
+    linear in a line's category and its paid or allowed amount, so it sums these rows
+    exactly as it would sum the lines.
 
-    One pass over the lines serves every contract and year of a run: with a `Cached`
-    table source (contracts.run) the sums are computed once per population."""
+    One pass over the lines serves every contract, population and year of a run: with a
+    `CachedTables` source (contracts.run) the sums of every enrolled line are computed
+    once, by payer and plan, and each population takes its payers and plans from them."""
     memo = getattr(tables, "memo", None)
-    key = ("category_spend", population.payer, population.plans)
-    if memo is not None and key in memo:
-        cached: ir.Table = memo[key]
-        return cached
-    lines = enrolled_lines(tables, None, population)
-    t = lines.group_by(["person_id", "year", "service_category", "service_category_group"]
-                       ).aggregate(paid_amount=lines.paid_amount.sum().cast(TOTAL),
-                                   allowed_amount=lines.allowed_amount.sum().cast(TOTAL))
     run = getattr(tables, "run", None)
-    if memo is not None and run is not None:
-        t = ibis.memtable(run(t))
-        memo[key] = t
+    key = ("category_spend",)
+    if memo is not None and key in memo:
+        t: ir.Table = memo[key]
+    else:
+        lines = enrolled_lines(tables, None, Population())
+        t = lines.group_by(["person_id", "payer", "plan", "year", "service_category",
+                            "service_category_group"]).aggregate(
+            paid_amount=lines.paid_amount.sum().cast(TOTAL),
+            allowed_amount=lines.allowed_amount.sum().cast(TOTAL))
+        if memo is not None and run is not None:
+            t = ibis.memtable(run(t))
+            memo[key] = t
+    if population.payer is not None:
+        t = t.filter(t.payer == population.payer)
+    if population.plans:
+        t = t.filter(t.plan.isin(list(population.plans)))
     return t
 
 
