@@ -10,11 +10,21 @@ from medsynergy.schema.claims import (
     PHARMACY_CLAIM,
     PROVIDER,
 )
-from medsynergy.schema.clinical import CLINICAL_TABLES, OBSERVATION
+from medsynergy.schema.clinical import (
+    CARE_PLAN,
+    CARE_TEAM,
+    CLINICAL_TABLES,
+    CONDITION,
+    ENCOUNTER,
+    MEDICATION,
+    OBSERVATION,
+    PROCEDURE,
+)
 from medsynergy.schema.system import (
     DQ_FINDING,
     LOAD_LOG,
     QUARANTINE,
+    SOURCE_LOG,
     SYSTEM_TABLES,
     superseded_table,
 )
@@ -36,17 +46,24 @@ def table(name: str) -> Table:
 
 __all__ = [
     "ALL_TABLES",
+    "CARE_PLAN",
+    "CARE_TEAM",
     "CLAIMS_TABLES",
     "CLINICAL_TABLES",
+    "CONDITION",
     "DQ_FINDING",
     "ELIGIBILITY",
+    "ENCOUNTER",
     "INPUT_TABLES",
     "LOAD_LOG",
     "MEDICAL_CLAIM",
+    "MEDICATION",
     "OBSERVATION",
     "PHARMACY_CLAIM",
+    "PROCEDURE",
     "PROVIDER",
     "QUARANTINE",
+    "SOURCE_LOG",
     "SUPERSEDED_TABLES",
     "SYSTEM_TABLES",
     "Column",

@@ -29,6 +29,14 @@ def _money_columns() -> tuple[Column, ...]:
     )
 
 
+def _derived_column() -> Column:
+    return Column("derived_columns", S,
+                  "Columns of this row whose value a format converter derived from other "
+                  "resources rather than read (comma-separated, e.g. bill_type_code from the "
+                  "FHIR Encounter class); empty when every value was read. See docs/formats.md.",
+                  extension=True)
+
+
 def _adjustment_columns() -> tuple[Column, ...]:
     return (
         Column("adjustment_type_code", S,
@@ -76,6 +84,7 @@ ELIGIBILITY = Table(
         Column("state", S, "State."),
         Column("zip_code", S, "ZIP code."),
         Column("phone", S, "Phone number."),
+        _derived_column(),
         *lineage_columns(),
     ),
 )
@@ -140,6 +149,9 @@ MEDICAL_CLAIM = Table(
           for i in range(1, N_PROCEDURES + 1)),
         Column("in_network_flag", INT, "1 in network, 0 out of network."),
         *_adjustment_columns(),
+        Column("encounter_id", S, "The clinical encounter the claim bills (FHIR item.encounter), "
+               "when the source links them.", extension=True),
+        _derived_column(),
         *lineage_columns(),
     ),
 )
@@ -171,6 +183,13 @@ PHARMACY_CLAIM = Table(
         *_money_columns(),
         Column("in_network_flag", INT, "1 in network, 0 out of network."),
         *_adjustment_columns(),
+        Column("rxnorm_code", S, "RxNorm concept of the drug, when the source gives it "
+               "(FHIR, Synthea) instead of or besides the NDC.", extension=True),
+        Column("drug_description", S, "Description of the drug as the source gives it.",
+               extension=True),
+        Column("medication_id", S, "The prescription (medication record) the fill is for, "
+               "when the source links them.", extension=True),
+        _derived_column(),
         *lineage_columns(),
     ),
 )

@@ -42,18 +42,47 @@ LOAD_LOG = Table(
 QUARANTINE = Table(
     name="quarantine",
     doc="Rows an error rule refused, with the raw row so nothing is lost.",
-    grain="load_id x row_number",
+    grain="load_id x file_name x row_number",
     source="medsynergy",
-    key=("load_id", "row_number"),
+    key=("load_id", "file_name", "row_number"),
     columns=(
         Column("load_id", S, "The load.", role=SYS),
         Column("target_table", S, "The table the row was meant for.", role=SYS),
         Column("file_name", S, "The file.", role=SYS),
-        Column("row_number", INT, "1-based data row in the file (header not counted).", role=SYS),
+        Column("row_number", INT, "1-based data row in the file (header not counted); for a "
+               "record refused at conversion, its line (NDJSON, CSV) or entry (Bundle) number.",
+               role=SYS),
         Column("rule", S, "The first error rule the row broke.", role=SYS),
         Column("rules", S, "Every error rule the row broke, comma-separated.", role=SYS),
         Column("message", S, "What was wrong, naming the columns and values.", role=SYS),
         Column("raw_row", S, "The row as read, as a JSON object of column -> text.", role=SYS),
+    ),
+)
+
+SOURCE_LOG = Table(
+    name="source_log",
+    doc=(
+        "One row per source file x record type of a format load (FHIR, Synthea CSV, "
+        "DE-SynPUF): how many records came in and what became of them. "
+        "records_in = converted + quarantined + skipped. The converted rows then load "
+        "through the ordinary ingest (load_log, per canonical table)."
+    ),
+    grain="load_id x file_name x record_type",
+    source="medsynergy",
+    columns=(
+        Column("load_id", S, "The format load (joins quarantine rows refused at conversion).", role=SYS),
+        Column("source_format", S, "fhir, synthea-csv or desynpuf.", role=SYS),
+        Column("data_source", S, "The `--source` of the load.", role=SYS),
+        Column("file_name", S, "The source file.", role=SYS),
+        Column("record_type", S, "FHIR resource type, CSV file kind or claim file type.", role=SYS),
+        Column("records_in", INT, "Records of this type read from the file.", role=SYS),
+        Column("converted", INT, "Records converted into canonical rows.", role=SYS),
+        Column("quarantined", INT, "Records refused at conversion (in quarantine, with the reason).",
+               role=SYS),
+        Column("skipped", INT, "Records deliberately not converted (skipped_reason says why).", role=SYS),
+        Column("skipped_reason", S, "Why records were skipped, e.g. a resource type medsynergy does "
+               "not map.", role=SYS),
+        Column("loaded_at", T, "When the format load ran (UTC).", role=SYS),
     ),
 )
 
@@ -94,4 +123,4 @@ def superseded_table(table: Table) -> Table:
     )
 
 
-SYSTEM_TABLES: tuple[Table, ...] = (LOAD_LOG, QUARANTINE, DQ_FINDING)
+SYSTEM_TABLES: tuple[Table, ...] = (LOAD_LOG, QUARANTINE, DQ_FINDING, SOURCE_LOG)
