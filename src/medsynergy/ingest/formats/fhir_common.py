@@ -162,6 +162,14 @@ def ref_id(reference: str | None) -> str | None:
         return reference[9:]
     if reference.startswith("#"):
         return reference[1:]
+    if "?" in reference:
+        # A conditional reference (`Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|999`,
+        # as Synthea writes them) names its target by identifier: the identifier's value.
+        query = reference.split("?", 1)[1]
+        for part in query.split("&"):
+            if part.startswith("identifier="):
+                return part.split("=", 1)[1].rsplit("|", 1)[-1] or None
+        return None
     parts = reference.rstrip("/").split("/")
     if "_history" in parts:
         parts = parts[: parts.index("_history")]
