@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
 MEMBERS ?= 20000
+DATA   ?=
 PILOT  ?= chronic-pain:share=0.1,start=2024-07-01,readmissions=-0.18,opioid_fills=-0.22,ed_visits=-0.15,promis_physical_t=+3
 
 .PHONY: demo test lint typecheck pytest spark-test bench docs java clean
@@ -23,10 +24,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 ## demo: the main job end to end on the embedded default: generate a synthetic population of
 ## $(MEMBERS) members with a pilot of known effect, ingest it, write $(OUT)/report.html
+## (`make demo DATA=path` runs it on your data instead: input-layer files, FHIR R4 bundles or
+## Bulk Data NDJSON, a Synthea CSV export or DE-SynPUF files; the format is detected)
 demo: $(VENV)/.installed-run
+ifeq ($(strip $(DATA)),)
 	$(BIN)/medsynergy generate --members $(MEMBERS) --years 2023-2025 --seed 1 \
 	  --out $(OUT)/synthetic --pilot "$(PILOT)"
 	$(BIN)/medsynergy demo --data $(OUT)/synthetic --out $(OUT)
+else
+	$(BIN)/medsynergy demo --data "$(DATA)" --out $(OUT)
+endif
 
 ## bench: performance budgets, measured (wall time, peak memory, ratio to a lower bound)
 bench: $(VENV)/.installed-run

@@ -76,13 +76,13 @@ def test_ingest_status_quarantine_findings(tmp_path: Path) -> None:
         + "C2,1,P1,2024-01-05,2024-01-04,2024-01-09,20.00,1234567893\n"
         + "C3,1,P2,2024-01-05,2024-01-05,2024-01-09,30.00,1234567890\n"
     )
-    res = run(["ingest", "medical_claim.csv", "--source", "s", "--format", "json"], tmp_path)
+    res = run(["ingest", "medical_claim.csv", "--source", "s", "--output", "json"], tmp_path)
     assert res.returncode == 0, res.stderr
     (load,) = json.loads(res.stdout)
     assert (load["status"], load["rows_in"], load["rows_loaded"], load["rows_quarantined"],
             load["findings"]) == ("loaded", 3, 2, 1, 1)
 
-    again = run(["ingest", "medical_claim.csv", "--source", "s", "--format", "json"], tmp_path)
+    again = run(["ingest", "medical_claim.csv", "--source", "s", "--output", "json"], tmp_path)
     assert json.loads(again.stdout)[0]["status"] == "skipped"
 
     status = json.loads(run(["status", "--format", "json"], tmp_path).stdout)

@@ -114,32 +114,65 @@ def init() -> None:
     out.print(f"warehouse ready: {STATE.db} ({STATE.engine}, {n} tables)")
 
 
+class SourceFormat(StrEnum):
+    auto = "auto"
+    input_layer = "input-layer"
+    fhir = "fhir"
+    synthea_csv = "synthea-csv"
+    desynpuf = "desynpuf"
+
+
 @app.command()
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Files, folders or globs (CSV, CSV.gz, Parquet).")],
-    source: Annotated[str | None, typer.Option("--source", help="data_source of every row.")] = None,
+    paths: Annotated[list[str], typer.Argument(
+        help="Files, folders or globs: input-layer CSV/Parquet, FHIR R4 bundles or Bulk Data "
+             "NDJSON, a Synthea CSV export folder, or CMS DE-SynPUF files.")],
+    source: Annotated[str | None, typer.Option(
+        "--source", help="data_source of every row (a converted source defaults to its format).")] = None,
     table: Annotated[str | None, typer.Option(
         "--table", help="Target table; detected from the file name or columns if omitted.")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Load files again even if already loaded.")] = False,
-    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+    source_format: Annotated[SourceFormat, typer.Option(
+        "--format", help="Format of the source; auto detects it where unambiguous.")] = SourceFormat.auto,
+    output: Annotated[Format, typer.Option("--output", help="How to print the result.")] = Format.table,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Processes converting FHIR files in parallel (default: every core).")] = None,
 ) -> None:
-    """Load input-layer files; each file loads entirely or not at all."""
+    """Load data; each file (each table of a converted source) loads entirely or not at all."""
+    from medsynergy.cli_formats import print_format_load, run_format_ingest
+    from medsynergy.ingest.formats.load import detect_format
+
+    fmt = source_format.value
+    if fmt == "auto":
+        fmt = "input-layer" if table else detect_format(paths)
+    if fmt != "input-layer":
+        if table:
+            raise UserError(f"--table applies to input-layer files, not to a {fmt} source")
+        loaded = run_format_ingest(paths, source_format=fmt, source=source or fmt,
+                                   replace=replace, workers=workers, quiet=output is not Format.table)
+        print_format_load(loaded, output)
+        return
     files = expand_paths(paths)
-    results = run_ingest(files, source=source, table=table, replace=replace, quiet=fmt is not Format.table)
+    results = run_ingest(files, source=source, table=table, replace=replace,
+                         quiet=output is not Format.table)
     rows = [_result_row(r) for r in results]
-    _emit(rows, fmt, "Loads", ["file_name", "target_table", "status", "rows_in", "rows_loaded",
-                               "rows_quarantined", "findings", "load_id"])
-    if fmt is Format.table:
-        total_in = sum(r.rows_in for r in results if r.status != "skipped")
-        loaded = sum(r.rows_loaded for r in results if r.status != "skipped")
-        quarantined = sum(r.rows_quarantined for r in results if r.status != "skipped")
-        out.print(f"rows in {total_in:,} = loaded {loaded:,} + quarantined {quarantined:,}")
-        for r in results:
-            if r.status == "skipped":
-                out.print(f"[yellow]{r.file_name}: {r.message}[/yellow]")
-            if r.ignored_columns:
-                out.print(f"{r.file_name}: ignored column(s) not in {r.target_table}: "
-                          f"{', '.join(r.ignored_columns)}")
+    _emit(rows, output, "Loads", ["file_name", "target_table", "status", "rows_in", "rows_loaded",
+                                  "rows_quarantined", "findings", "load_id"])
+    if output is Format.table:
+        print_load_totals(results)
+
+
+def print_load_totals(results: list[LoadResult]) -> None:
+    total_in = sum(r.rows_in for r in results if r.status != "skipped")
+    loaded = sum(r.rows_loaded for r in results if r.status != "skipped")
+    quarantined = sum(r.rows_quarantined for r in results if r.status != "skipped")
+    out.print(f"rows in {total_in:,} = loaded {loaded:,} + quarantined {quarantined:,}")
+    for r in results:
+        if r.status == "skipped":
+            out.print(f"[yellow]{r.file_name}: {r.message}[/yellow]")
+        if r.ignored_columns:
+            out.print(f"{r.file_name}: ignored column(s) not in {r.target_table}: "
+                      f"{', '.join(r.ignored_columns)}")
 
 
 def _result_row(r: LoadResult) -> dict[str, Any]:
@@ -460,7 +493,9 @@ def report(
 
 @app.command()
 def demo(
-    data: Annotated[Path, typer.Option(help="Input-layer files to load.")] = Path("examples/data"),
+    data: Annotated[Path, typer.Option(
+        help="What to load: input-layer files, FHIR bundles / NDJSON, a Synthea CSV export or "
+             "DE-SynPUF files (the format is detected).")] = Path("examples/data"),
     output: Annotated[Path, typer.Option("--out", help="Folder for the warehouse and report.")] = Path("out"),
     contracts: Annotated[Path, typer.Option(
         "--contracts", help="Folder of contract files to reconcile and compare.")
@@ -477,8 +512,16 @@ def demo(
     if STATE.db == default_db_path():  # a demo never writes into the user's own warehouse
         STATE.db = str(output / ("demo.duckdb" if STATE.engine == "duckdb" else "demo.spark"))
     _remove_warehouse(Path(STATE.db))
-    files = expand_paths([data])
-    results = run_ingest(files, source="demo", table=None, replace=False)
+    from medsynergy.cli_formats import print_format_load, run_format_ingest
+    from medsynergy.ingest.formats.load import detect_format
+
+    fmt = detect_format([data])
+    if fmt == "input-layer":
+        results = run_ingest(expand_paths([data]), source="demo", table=None, replace=False)
+    else:
+        loaded = run_format_ingest([str(data)], source_format=fmt, source="demo", replace=False)
+        print_format_load(loaded, Format.table)
+        results = list(loaded.tables)
     measure(only=None, paid_through=None, readmission_spec="default")
     with _open() as wh:
         tables, run = warehouse_io(wh)

@@ -230,7 +230,7 @@ def test_cli_ingests_a_folder_with_observation_parquet(tmp_path: Path) -> None:
     _write_parquet(tmp_path / "feed")
     res = subprocess.run(
         [sys.executable, "-m", "medsynergy.cli", "--db", str(tmp_path / "w.duckdb"),
-         "ingest", "feed", "--source", "promis", "--format", "json"],
+         "ingest", "feed", "--source", "promis", "--output", "json"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
     )
     assert res.returncode == 0, res.stderr

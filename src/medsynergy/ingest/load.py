@@ -115,8 +115,14 @@ def _raw_json(wh: Warehouse, raw: ir.Table, rows: ir.Table, name: str) -> ir.Tab
 
 def ingest_file(wh: Warehouse, path: str | Path, *, table: str | None = None,
                 source: str | None = None, replace: bool = False,
-                progress: Progress | None = None) -> LoadResult:
-    """Load one CSV or Parquet file in the input-layer layout into `table`."""
+                progress: Progress | None = None, file_label: str | None = None,
+                sha256: str | None = None) -> LoadResult:
+    """Load one CSV or Parquet file in the input-layer layout into `table`.
+
+    A format converter (FHIR, Synthea CSV, DE-SynPUF) stages its rows as a Parquet file
+    and names the source instead (`file_label`), with the checksum of the source it was
+    converted from (`sha256`), so a second load of the same source is recognised.
+    """
     say = progress or (lambda _msg: None)
     path = Path(path)
     if not path.is_file():
@@ -134,9 +140,9 @@ def ingest_file(wh: Warehouse, path: str | Path, *, table: str | None = None,
     known = set(target.column_names)
     ignored = tuple(c for c in text.columns if c not in known)
 
-    file_name = str(path)
+    file_name = file_label or str(path)
     say(f"checksum {path.name}")
-    sha = sources.sha256_of(path)
+    sha = sha256 or sources.sha256_of(path)
     earlier = previous_loads(wh, sha, target.name, source)
     if earlier and not replace:
         return LoadResult(file_name, target.name, earlier[-1], "skipped",

@@ -33,7 +33,15 @@ import plotly.offline
 
 from medsynergy.engine import Warehouse
 from medsynergy.ingest import RULES, LoadResult
-from medsynergy.schema import DQ_FINDING, ELIGIBILITY, LOAD_LOG, MEDICAL_CLAIM, QUARANTINE
+from medsynergy.ingest.formats import SOURCE_RULES
+from medsynergy.schema import (
+    DQ_FINDING,
+    ELIGIBILITY,
+    LOAD_LOG,
+    MEDICAL_CLAIM,
+    QUARANTINE,
+    SOURCE_LOG,
+)
 
 SMALL_CELL = 11  # cells describing 1..SMALL_CELL-1 members are suppressed
 SUPPRESSED = f"<{SMALL_CELL}"
@@ -146,6 +154,16 @@ def load_log(wh: Warehouse) -> list[dict[str, Any]]:
     return _rows(wh, t.order_by(["started_at", "load_id"]))
 
 
+def source_records(wh: Warehouse) -> list[dict[str, Any]]:
+    """Records of converted sources (FHIR, Synthea CSV, DE-SynPUF) by format x record type."""
+    t = wh.table(SOURCE_LOG.name)
+    agg = t.group_by(["source_format", "record_type"]).aggregate(
+        files=t.file_name.nunique(), records_in=t.records_in.sum(), converted=t.converted.sum(),
+        quarantined=t.quarantined.sum(), skipped=t.skipped.sum(),
+        skipped_reason=t.skipped_reason.collect(distinct=True))
+    return _rows(wh, agg.order_by(["source_format", "record_type"]))
+
+
 def rows_by_rule(wh: Warehouse, table: str) -> list[dict[str, Any]]:
     """(target_table, rule, rows) of `quarantine` or `dq_finding`."""
     t = wh.table(table)
@@ -206,6 +224,19 @@ def _loads(log: Sequence[Row]) -> str:
                   rows, numeric=range(4, 10), empty="Nothing loaded yet.")
 
 
+def _sources(rows: Sequence[Row]) -> str:
+    if not rows:
+        return ""
+    body = [[str(r["source_format"]), str(r["record_type"]), count(r["files"]),
+             count(r["records_in"]), count(r["converted"]), count(r["quarantined"]),
+             count(r["skipped"]), "; ".join(sorted(str(x) for x in r["skipped_reason"] or [])),
+             "yes" if r["records_in"] == r["converted"] + r["quarantined"] + r["skipped"] else "NO"]
+            for r in rows]
+    return "<h2>Source records</h2>" + _table(
+        "sources", ["Format", "Record type", "Files", "Records in", "Converted", "Quarantined",
+                    "Skipped", "Why skipped", "Reconciled"], body, numeric=range(2, 7))
+
+
 def _this_run(loads: Sequence[LoadResult]) -> str:
     def note(r: LoadResult) -> str:
         ignored = f"ignored columns: {', '.join(r.ignored_columns)}" if r.ignored_columns else ""
@@ -219,7 +250,8 @@ def _this_run(loads: Sequence[LoadResult]) -> str:
 
 def _by_rule(table_id: str, rows: Sequence[Row], empty: str) -> str:
     body = [[str(r["target_table"]), str(r["rule"]),
-             RULES[str(r["rule"])].description if str(r["rule"]) in RULES else "",
+             RULES[str(r["rule"])].description if str(r["rule"]) in RULES
+             else SOURCE_RULES.get(str(r["rule"]), ""),
              count(r["rows"])] for r in rows]
     return _table(table_id, ["Table", "Rule", "What it means", "Rows"], body, numeric=(3,),
                   empty=empty)
@@ -273,6 +305,7 @@ def render_report(wh: Warehouse, *, title: str = "medsynergy report",
     if loads:
         sections += ["<h2>This run</h2>", _this_run(loads)]
     sections += [
+        _sources(source_records(wh)),
         "<h2>Loads</h2>", _loads(load_log(wh)),
         "<h2>Quarantine by rule</h2>",
         _quarantine_chart(quarantine), _by_rule("quarantine", quarantine, "No rows were quarantined."),

@@ -72,6 +72,8 @@ SOURCE_LOG = Table(
     columns=(
         Column("load_id", S, "The format load (joins quarantine rows refused at conversion).", role=SYS),
         Column("source_format", S, "fhir, synthea-csv or desynpuf.", role=SYS),
+        Column("source_sha256", S, "SHA-256 over the source's files (names and bytes) and the "
+               "format: the same source loaded again is recognised.", role=SYS),
         Column("data_source", S, "The `--source` of the load.", role=SYS),
         Column("file_name", S, "The source file.", role=SYS),
         Column("record_type", S, "FHIR resource type, CSV file kind or claim file type.", role=SYS),
