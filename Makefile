@@ -39,6 +39,7 @@ endif
 bench: $(VENV)/.installed-run
 	$(BIN)/python benchmarks/generate.py --out $(OUT)/bench
 	$(BIN)/python benchmarks/marts.py --data $(OUT)/bench/synthetic --out $(OUT)/bench
+	$(BIN)/python benchmarks/fhir.py --out $(OUT)/bench
 
 ## test: lint, type-check and the whole test suite (Spark tests included)
 test: $(VENV)/.installed-dev java lint typecheck pytest
