@@ -323,7 +323,8 @@ def test_every_rule_has_a_name_and_a_severity() -> None:
         assert rule.severity in (Severity.ERROR, Severity.WARN)
     assert {n for n, r in RULES.items() if r.severity is Severity.ERROR} == {
         "required_missing", "required_unparsable", "amount_unparsable", "claim_end_before_start",
-        "discharge_before_admission", "enrollment_end_before_start", "duplicate_key",
+        "discharge_before_admission", "enrollment_end_before_start", "end_before_start",
+        "duplicate_key",
         "duplicate_row",
     }
 

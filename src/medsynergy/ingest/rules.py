@@ -44,6 +44,9 @@ RULES: dict[str, Rule] = {
         Rule("claim_end_before_start", E, "claim_end_date is before claim_start_date."),
         Rule("discharge_before_admission", E, "discharge_date is before admission_date."),
         Rule("enrollment_end_before_start", E, "enrollment_end_date is before enrollment_start_date."),
+        Rule("end_before_start", E,
+             "A clinical record ends before it starts (encounter_end_date before "
+             "encounter_start_date; a care plan's or care team's end_date before start_date)."),
         Rule("duplicate_key", E,
              "Two versions of one key that cannot be ordered: the same key and version "
              "(paid_date, adjustment sequence) with different contents, or a version "
@@ -74,6 +77,8 @@ DATE_PAIR_RULES = {
     ("claim_start_date", "claim_end_date"): "claim_end_before_start",
     ("admission_date", "discharge_date"): "discharge_before_admission",
     ("enrollment_start_date", "enrollment_end_date"): "enrollment_end_before_start",
+    ("encounter_start_date", "encounter_end_date"): "end_before_start",
+    ("start_date", "end_date"): "end_before_start",
 }
 
 
