@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import medsynergy
@@ -515,7 +516,7 @@ def test_the_real_de_0_sample_converts_with_its_counts_and_sums(shared_data: Pat
     med = conv.tables["medical_claim"]
     assert med.num_rows == lines
     assert _dec(med, "paid_amount") == paid
-    carrier = med.filter(pa.compute.equal(med.column("claim_type"), "professional"))
+    carrier = med.filter(pc.equal(med.column("claim_type"), "professional"))
     assert _dec(carrier, "allowed_amount") == allowed_carrier
     keys = list(zip(med.column("claim_id").to_pylist(),
                     med.column("claim_line_number").to_pylist(), strict=True))

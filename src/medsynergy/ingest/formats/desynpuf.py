@@ -382,6 +382,12 @@ class _Converter:
             f"SELECT _rn, {_lit(plan)} AS plan, TRY_CAST(v({c}) AS INTEGER) AS n FROM ok"
             for plan, c in COVERAGE)
         ssa = ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in SSA_STATE.items())
+        # The Codebook gives months of coverage per year, not dates. A beneficiary alive at
+        # the year's end with N < 12 months most often became entitled during the year
+        # (aging in at 65), so the span is the year's last N months (as OHDSI ETL-CMS forms
+        # its observation periods); one who died that year was covered up to death, so the
+        # span is the N months ending with the month of death and ends on the death date.
+        # A beneficiary who died before the year has no span in it.
         self.con.execute(f"""
             CREATE OR REPLACE TABLE spans AS
             WITH b AS (
@@ -397,6 +403,9 @@ class _Converter:
                         ELSE make_date({year}, 13 - n, 1) END AS _start,
                    CASE WHEN _died THEN _dd ELSE {last} END AS _end
             FROM x""")
+        # Medicare status (CMS MBSF MDCR_STATUS_CODE): under 65, Medicare entitlement is by
+        # disability or ESRD only, so age and BENE_ESRD_IND give it; an ESRD beneficiary under
+        # 65 is coded 31 (ESRD only: the file cannot tell 21, disabled with ESRD).
         age = "datesub('year', _bd, _end)"
         self._emit("eligibility", f"""
             SELECT _rn,

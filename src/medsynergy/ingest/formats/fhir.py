@@ -691,10 +691,12 @@ def convert_fhir(paths: Sequence[Path], *, workers: int | None = None,
                     progress(done, len(files))
     else:
         _set_index(_build_index(files, None))
-        for i, (p, name) in enumerate(files):
-            results.append(_convert_files([(i, str(p), name)]))
+        done = 0
+        for job in _chunks(files, 1):
+            results.append(_convert_files(job))
+            done += len(job)
             if progress is not None:
-                progress(i + 1, len(files))
+                progress(done, len(files))
     _set_index(({}, {}))
     return _merge(results, [name for _, name in files], plan.notes)
 
