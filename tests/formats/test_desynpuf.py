@@ -27,6 +27,7 @@ from medsynergy.errors import InputFileError, MissingColumnsError
 from medsynergy.ingest.formats import Converted, Count
 from medsynergy.ingest.formats.desynpuf import convert_desynpuf, file_kind, is_desynpuf
 from medsynergy.ingest.formats.load import detect_format, ingest_format
+from medsynergy.marts.registry import MARTS, publish_plan
 from medsynergy.schema import table as canonical_table
 
 # --- the CMS layouts (DE-SynPUF Codebook) ---------------------------------------------
@@ -420,7 +421,9 @@ def test_rows_that_cannot_be_placed_are_rejected_and_the_rest_loads(tmp_path: Pa
         {"DESYNPUF_ID": "B1", "PDE_ID": "", "SRVC_DT": "20090101", "TOT_RX_CST_AMT": "5"},
         {"DESYNPUF_ID": "B1", "PDE_ID": "9", "SRVC_DT": "2009-01-01", "TOT_RX_CST_AMT": "5"},
     ])
+    (tmp_path / "README.txt").write_text("DE-SynPUF sample 9\n", encoding="utf-8")
     conv = convert_desynpuf([tmp_path])
+    assert "ignored 1 files that are not DE-SynPUF: README.txt" in conv.notes
     got = [(Path(r.file_name).name, r.location, r.record_type, r.rule, r.reason)
            for r in conv.rejected]
     assert got == [
@@ -539,17 +542,33 @@ def wh(tmp_path: Path) -> Iterator[Warehouse]:
     w.close()
 
 
-def test_the_real_sample_loads_through_the_ordinary_ingest(
-        wh: Warehouse, shared_data: Path) -> None:
-    got = ingest_format(wh, [shared_data / FIXTURE], source="synpuf", source_format="desynpuf")
+def test_the_real_sample_loads_and_feeds_the_marts(wh: Warehouse, shared_data: Path) -> None:
+    folder = shared_data / FIXTURE
+    got = ingest_format(wh, [folder], source="synpuf", source_format="desynpuf")
     assert got.status == "loaded"
     # every converted row is valid input-layer text: nothing is quarantined on load
     assert {r.target_table: (r.rows_in, r.rows_quarantined) for r in got.tables} == {
         "eligibility": (21, 0), "medical_claim": (10, 0), "pharmacy_claim": (2, 0)}
-    paid = wh.raw.execute(  # type: ignore[attr-defined]
-        "SELECT sum(paid_amount) FROM medical_claim").fetchone()[0]
-    assert paid == Decimal("13000") + Decimal("3000") + Decimal("70") + Decimal("60") \
-        + Decimal("80") + Decimal("50") + Decimal("10") + Decimal("20")
+    wh.publish(publish_plan([m for m in MARTS if m.persist], wh.table))
+    raw = {p.name: _csv(p) for p in folder.iterdir()}
+    spend, stays = Decimal(0), 0
+    for name, rows in raw.items():
+        for r in rows:
+            if "_Inpatient_" in name or "_Outpatient_" in name:
+                spend += Decimal(r["CLM_PMT_AMT"])
+                stays += "_Inpatient_" in name
+            elif "_Carrier_" in name:
+                spend += sum((Decimal(r[f"LINE_NCH_PMT_AMT_{n}"]) for n in range(1, 14)),
+                             Decimal(0))
+            elif "_Prescription_" in name:
+                spend += Decimal(r["TOT_RX_CST_AMT"]) - Decimal(r["PTNT_PAY_AMT"])
+    sql = wh.raw.execute  # type: ignore[attr-defined]
+    # each claim file's plan (part a / b / d) is a plan of the eligibility spans, so every
+    # dollar finds its member-month and nothing is costed outside enrollment
+    assert sql("SELECT count(*) FROM cost_outside_enrollment").fetchall() == [(0,)]
+    assert sql("SELECT sum(paid_amount) FROM member_spend WHERE level = 'category'"
+               ).fetchall() == [(spend,)]
+    assert sql("SELECT count(*) FROM inpatient_stays").fetchall() == [(stays,)]
 
 
 # --- scale --------------------------------------------------------------------------------

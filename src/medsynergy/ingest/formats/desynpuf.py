@@ -7,9 +7,10 @@ institutional medical_claim lines; Carrier Claims (files A and B) -> professiona
 medical_claim lines; Prescription Drug Events -> pharmacy_claim.
 
 Set-based: each file is read by DuckDB (in memory, every value as text) and mapped with
-SQL. The wide repeating groups (13 carrier lines, 45 HCPCS codes, 4 coverage counts) are
-turned into rows with UNION ALL / UNPIVOT; no Python runs per row. A real Sample 1 holds
-about 116k beneficiaries and carrier files of millions of rows.
+SQL. The wide repeating groups become rows in SQL: the 13 carrier lines and the 45 HCPCS
+codes with UNNEST of a per-row list (one scan, file order kept, no sort), the 4 coverage
+month counts with UNION ALL; no Python runs per row. A real Sample 1 holds about 116k
+beneficiaries and carrier files of millions of rows.
 
 A record that cannot be placed (no DESYNPUF_ID, no claim id, no claim from date or one
 that is not a day, an unreadable segment number or coverage month count) is `Rejected`
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from medsynergy.errors import InputFileError, MissingColumnsError
 from medsynergy.ingest.formats import Converted, Count, Derived, Rejected, columns_to_table
@@ -303,12 +305,15 @@ class _Converter:
         reason = "CASE " + " ".join(f"WHEN {c} THEN {_lit(m)}" for c, _, m in rules) + " END"
         self.con.execute(f"CREATE OR REPLACE TABLE chk AS SELECT _rn, {rule} AS _rule, "
                          f"{reason} AS _reason FROM s")
-        self.con.execute("CREATE OR REPLACE VIEW ok AS SELECT s.* FROM s JOIN chk USING (_rn) "
-                         "WHERE chk._rule IS NULL")
+        # A filter, not a join with chk: scans, filters, projections and UNNEST keep the
+        # file's order in DuckDB, so the output needs no sort (a sort of millions of wide
+        # lines costs seconds and gigabytes).
+        self.con.execute(f"CREATE OR REPLACE VIEW ok AS SELECT * FROM s WHERE ({rule}) IS NULL")
+        # the raw row as a JSON object, made for the refused rows only (after the join)
         bad = self.con.execute(
-            "SELECT c._rn, c._rule, c._reason, r._raw FROM chk c JOIN "
-            "(SELECT rowid + 1 AS _rn, CAST(to_json(raw) AS VARCHAR) AS _raw FROM raw) r "
-            "USING (_rn) WHERE c._rule IS NOT NULL ORDER BY c._rn").fetchall()
+            "SELECT c._rn, c._rule, c._reason, CAST(to_json(raw) AS VARCHAR) FROM raw "
+            "JOIN (SELECT * FROM chk WHERE _rule IS NOT NULL) c ON raw.rowid + 1 = c._rn "
+            "ORDER BY c._rn").fetchall()
         self.out.rejected.extend(
             Rejected(str(path), int(rn), RECORD_TYPES[kind], str(rule_), str(reason_), str(raw))
             for rn, rule_, reason_, raw in bad)
@@ -448,23 +453,9 @@ class _Converter:
     def institutional(self, path: Path, kind: str) -> None:
         self._load(path, kind)
         n_in = self._check(path, kind, self._claim_rules("CLM_ID", "CLM_FROM_DT", segment=True))
-        codes = ", ".join(f"HCPCS_CD_{i}" for i in range(1, LINES_PER_SEGMENT + 1))
-        # One line per HCPCS code given (the SynPUF keeps no line amounts, dates or revenue
-        # codes); a claim row with no code is one line. The claim's amounts go on the first
-        # line of its segment only, so the lines of a claim sum to the claim exactly.
-        self.con.execute(f"""
-            CREATE OR REPLACE TABLE lines AS
-            WITH u AS (
-                SELECT _rn, CAST(regexp_extract(col, '([0-9]+)$', 1) AS INTEGER) AS pos,
-                       v(code) AS hcpcs
-                FROM (UNPIVOT (SELECT _rn, {codes} FROM ok) ON {codes}
-                      INTO NAME col VALUE code)
-                WHERE v(code) IS NOT NULL),
-            k AS (SELECT _rn, hcpcs, row_number() OVER (PARTITION BY _rn ORDER BY pos) AS k
-                  FROM u)
-            SELECT ok._rn, coalesce(k.k, 1) AS _k, k.hcpcs AS _hcpcs,
-                   coalesce(TRY_CAST(v(ok.SEGMENT) AS INTEGER), 1) AS _seg
-            FROM ok LEFT JOIN k USING (_rn)""")
+        codes = ", ".join(f"v(HCPCS_CD_{i})" for i in range(1, LINES_PER_SEGMENT + 1))
+        # only the header columns go through UNNEST (not the 45 code columns)
+        header = ", ".join(["_rn", *(c for c in COLUMNS[kind] if not c.startswith("HCPCS_CD_"))])
         inpatient = kind == INPATIENT
         ded = "NCH_BENE_IP_DDCTBL_AMT" if inpatient else "NCH_BENE_PTB_DDCTBL_AMT"
         coins = "NCH_BENE_PTA_COINSRNC_LBLTY_AM" if inpatient else "NCH_BENE_PTB_COINSRNC_AMT"
@@ -484,8 +475,21 @@ class _Converter:
         stay = ("iso(CLM_ADMSN_DT) AS admission_date, iso(NCH_BENE_DSCHRG_DT) AS discharge_date, "
                 "CASE WHEN v(CLM_DRG_CD) IS NOT NULL THEN 'ms-drg' END AS drg_code_type, "
                 "v(CLM_DRG_CD) AS drg_code," if inpatient else "")
+        # One line per HCPCS code given (the SynPUF keeps no line amounts, dates or revenue
+        # codes), numbered densely; a claim row with no code is one line. The claim's amounts
+        # go on the first line of its segment only, so a claim's lines sum to it exactly.
         self._emit("medical_claim", f"""
-            SELECT ok._rn,
+            WITH c AS (
+                SELECT {header}, list_filter([{codes}], lambda x: x IS NOT NULL) AS _codes,
+                       coalesce(TRY_CAST(v(SEGMENT) AS INTEGER), 1) AS _seg
+                FROM ok),
+            l AS (
+                SELECT *,
+                    unnest(CASE WHEN len(_codes) = 0 THEN [CAST(NULL AS VARCHAR)]
+                                ELSE _codes END) AS _hcpcs,
+                    unnest(range(1, greatest(len(_codes), 1) + 1)) AS _k
+                FROM c)
+            SELECT _rn,
                 {_lit(CLAIM_PREFIX[kind])} || v(CLM_ID) AS claim_id,
                 CAST((_seg - 1) * {LINES_PER_SEGMENT} + _k AS VARCHAR) AS claim_line_number,
                 'institutional' AS claim_type,
@@ -508,10 +512,9 @@ class _Converter:
                           ("allowed_amount", f"{first} AND ({allowed}) IS NOT NULL"),
                           ("deductible_amount", f"{first} AND {with_blood} AND num({blood}) IS NOT NULL"))}
                     AS derived_columns
-            FROM lines JOIN ok USING (_rn)
-            ORDER BY ok._rn, _k""")
+            FROM l""")
         n_ok = self._scalar("SELECT count(*) FROM ok")
-        later = self._scalar("SELECT count(*) FROM lines WHERE _seg > 1 AND _k = 1")
+        later = self._scalar("SELECT count(*) FROM ok WHERE TRY_CAST(v(SEGMENT) AS INTEGER) > 1")
         if later:
             self.out.notes.append(
                 f"{path.name}: {later} claim rows are segment 2 or later of a claim; their lines "
@@ -527,42 +530,40 @@ class _Converter:
         n_in = self._check(path, CARRIER, self._claim_rules("CLM_ID", "CLM_FROM_DT",
                                                             segment=False))
         texts = ("PRF_PHYSN_NPI", "TAX_NUM", "HCPCS_CD", "LINE_PRCSG_IND_CD", "LINE_ICD9_DGNS_CD")
-
-        def one(n: int) -> str:
-            present = " OR ".join([*(f"v({f}_{n}) IS NOT NULL" for f in texts),
-                                   *(f"nonzero({a}_{n})" for a in _CARRIER_LINE_AMOUNTS)])
-            return (f"SELECT _rn, {n} AS _n, {', '.join(f'{f}_{n} AS {f}' for f in _CARRIER_LINE_FIELDS)}"
-                    f" FROM ok WHERE {present}")
-
+        slots = ", ".join(
+            "{'n': " + str(n) + ", " + ", ".join(f"{_lit(f)}: {f}_{n}" for f in _CARRIER_LINE_FIELDS)
+            + "}" for n in range(1, N_CARRIER_LINES + 1))
         # A line exists when it has a code, a provider, a diagnosis, a processing indicator
-        # or a non-zero amount: the SynPUF fills the 13 slots with zeros, and a line of zeros
+        # or a non-zero amount: the SynPUF fills the 13 slots with zeros, and a slot of zeros
         # and blanks carries nothing (an amount that is not a number is kept for ingest).
-        self.con.execute("CREATE OR REPLACE TABLE lines AS "
-                         + " UNION ALL ".join(one(n) for n in range(1, N_CARRIER_LINES + 1)))
+        header = ", ".join(["_rn", "DESYNPUF_ID", "CLM_ID", "CLM_FROM_DT", "CLM_THRU_DT",
+                            *(f"ICD9_DGNS_CD_{i}" for i in range(1, 9))])
+        present = " OR ".join([*(f"v(_l.{f}) IS NOT NULL" for f in texts),
+                               *(f"nonzero(_l.{a})" for a in _CARRIER_LINE_AMOUNTS)])
         dx = ", ".join(f"v(ICD9_DGNS_CD_{i}) AS diagnosis_code_{i}" for i in range(1, 9))
-        self._emit("medical_claim", f"""
-            SELECT ok._rn,
+        got = self._emit("medical_claim", f"""
+            WITH l AS (SELECT {header}, unnest([{slots}]) AS _l FROM ok)
+            SELECT _rn,
                 {_lit(CLAIM_PREFIX[CARRIER])} || v(CLM_ID) AS claim_id,
-                CAST(l._n AS VARCHAR) AS claim_line_number,
+                CAST(_l.n AS VARCHAR) AS claim_line_number,
                 'professional' AS claim_type,
                 v(DESYNPUF_ID) AS person_id, v(DESYNPUF_ID) AS member_id,
                 {_lit(PAYER)} AS payer, {_lit(PLAN[CARRIER])} AS plan,
                 iso(CLM_FROM_DT) AS claim_start_date,
                 iso(coalesce(v(CLM_THRU_DT), v(CLM_FROM_DT))) AS claim_end_date,
-                v(l.HCPCS_CD) AS hcpcs_code,
-                v(l.PRF_PHYSN_NPI) AS rendering_npi, v(l.TAX_NUM) AS billing_tin,
-                v(l.LINE_NCH_PMT_AMT) AS paid_amount,
-                v(l.LINE_ALOWD_CHRG_AMT) AS allowed_amount,
-                v(l.LINE_COINSRNC_AMT) AS coinsurance_amount,
-                v(l.LINE_BENE_PTB_DDCTBL_AMT) AS deductible_amount,
+                v(_l.HCPCS_CD) AS hcpcs_code,
+                v(_l.PRF_PHYSN_NPI) AS rendering_npi, v(_l.TAX_NUM) AS billing_tin,
+                v(_l.LINE_NCH_PMT_AMT) AS paid_amount,
+                v(_l.LINE_ALOWD_CHRG_AMT) AS allowed_amount,
+                v(_l.LINE_COINSRNC_AMT) AS coinsurance_amount,
+                v(_l.LINE_BENE_PTB_DDCTBL_AMT) AS deductible_amount,
                 'icd-9-cm' AS diagnosis_code_type, {dx},
-                v(l.LINE_ICD9_DGNS_CD) AS diagnosis_code_9,
+                v(_l.LINE_ICD9_DGNS_CD) AS diagnosis_code_9,
                 {_derived(("plan", "true"), ("claim_end_date", "v(CLM_THRU_DT) IS NULL"))}
                     AS derived_columns
-            FROM lines l JOIN ok USING (_rn)
-            ORDER BY ok._rn, l._n""")
+            FROM l WHERE {present}""")
         n_ok = self._scalar("SELECT count(*) FROM ok")
-        converted = self._scalar("SELECT count(DISTINCT _rn) FROM lines")
+        converted = pc.count_distinct(got.column("_rn")).as_py()
         self.out.counts.append(Count(
             str(path), RECORD_TYPES[CARRIER], n_in, converted, quarantined=n_in - n_ok,
             skipped=n_ok - converted,
@@ -589,20 +590,26 @@ class _Converter:
                 v(PTNT_PAY_AMT) AS copayment_amount,
                 {_derived(("paid_amount", f"({paid}) IS NOT NULL"), ("plan", "true"))}
                     AS derived_columns
-            FROM ok ORDER BY _rn""")
+            FROM ok""")
         n_ok = self._scalar("SELECT count(*) FROM ok")
         self.out.counts.append(Count(str(path), RECORD_TYPES[PDE], n_in, n_ok,
                                      quarantined=n_in - n_ok))
 
     def run(self, path: Path, kind: str) -> None:
-        if kind == BENEFICIARY:
-            self.beneficiary(path)
-        elif kind in (INPATIENT, OUTPATIENT):
-            self.institutional(path, kind)
-        elif kind == CARRIER:
-            self.carrier(path)
-        else:
-            self.pde(path)
+        try:
+            if kind == BENEFICIARY:
+                self.beneficiary(path)
+            elif kind in (INPATIENT, OUTPATIENT):
+                self.institutional(path, kind)
+            elif kind == CARRIER:
+                self.carrier(path)
+            else:
+                self.pde(path)
+        finally:
+            # free the file's rows before the next file is read (a carrier file is GBs)
+            self.con.execute("DROP VIEW IF EXISTS ok; DROP VIEW IF EXISTS s; "
+                             "DROP TABLE IF EXISTS chk; DROP TABLE IF EXISTS spans; "
+                             "DROP TABLE IF EXISTS raw")
 
     def close(self) -> None:
         self.con.close()
