@@ -191,19 +191,27 @@ _SOPT = (("14", "dual"), ("1", "medicare"), ("2", "medicaid"), ("3", "other gove
          ("7", "commercial"), ("8", "self-pay"))
 
 
+#: The payor identifier BFD v2 (CARIN) Coverage names.
+CMS = "Centers for Medicare and Medicaid Services"
+
+
 def _is_blue_button(resource: Mapping[str, Any]) -> bool:
     """A Blue Button / BFD Medicare Part A/B/C/D Coverage: CCW-variable extensions, the
-    STU3 `grouping.subGroup` "Medicare" or the v2 (CARIN) class group "Medicare"."""
+    STU3 `grouping.subGroup` "Medicare", `type` system "Medicare", or (v2, CARIN) the
+    class group "Medicare" with the payor CMS."""
     for ext in resource.get("extension") or ():
         if isinstance(ext, Mapping) and str(ext.get("url", "")).startswith(BB_VARIABLES):
             return True
     grouping = resource.get("grouping")
     if isinstance(grouping, Mapping) and grouping.get("subGroup") == "Medicare":
         return True
-    for coding in (resource.get("type") or {}).get("coding") or ():
+    for coding in _mapping(resource.get("type")).get("coding") or ():
         if isinstance(coding, Mapping) and coding.get("system") == "Medicare":
             return True
-    return False
+    group = _classes(resource).get("group", (None, None))[0]
+    payors = [_mapping(p) for p in resource.get("payor") or ()]
+    cms = any(_mapping(p.get("identifier")).get("value") == CMS for p in payors)
+    return group == "Medicare" and cms
 
 
 def _classes(resource: Mapping[str, Any]) -> dict[str, tuple[str | None, str | None]]:
@@ -383,6 +391,45 @@ def provider_row(resource: Resource) -> Row:
     return row
 
 
+ROLE_COLUMNS = ("npi", "specialty", "taxonomy_code", "organization_id", "organization_name")
+#: NUCC Health Care Provider Taxonomy (US Core PractitionerRole.specialty binding).
+NUCC = "http://nucc.org/provider-taxonomy"
+
+
+def role_row(resource: Resource, ctx: Context) -> Row | None:
+    """PractitionerRole -> what it adds to its practitioner's provider row: specialty (the
+    first specialty's text or display, else the role code's), taxonomy_code (a NUCC
+    coding of specialty or code), organization_id / organization_name. The practitioner
+    is found by its NPI: the reference's identifier (US Core / Synthea write it so), else
+    the resolved Practitioner. None when no NPI can be found."""
+    prac = _mapping(resource.get("practitioner"))
+    npi = None
+    ident = _mapping(prac.get("identifier"))
+    if str(ident.get("system", "")).endswith("us-npi"):
+        npi = _str(ident.get("value"))
+    if npi is None and ref_text(prac):
+        npi = npi_of(ctx.resolve(str(ref_text(prac))))
+    if npi is None:
+        return None
+    concepts = [c for key in ("specialty", "code") for c in resource.get(key) or ()
+                if isinstance(c, Mapping)]
+    specialty = taxonomy = None
+    for c in concepts:
+        codings = [x for x in c.get("coding") or () if isinstance(x, Mapping)]
+        specialty = specialty or _str(c.get("text")) or next(
+            (_str(x.get("display")) for x in codings if x.get("display")), None)
+        taxonomy = taxonomy or next((_str(x.get("code")) for x in codings
+                                     if x.get("system") == NUCC and x.get("code")), None)
+    org = _mapping(resource.get("organization"))
+    org_ident = _mapping(org.get("identifier"))
+    found = ctx.resolve(str(ref_text(org))) if ref_text(org) else None
+    org_name = _str(org.get("display")) or (_str(found.get("name")) if found else None)
+    org_id = (_str(org_ident.get("value")) or (_str(found.get("id")) if found else None)
+              or (ctx.optional_id(org) if ref_text(org) else None))
+    return {"npi": npi, "specialty": specialty, "taxonomy_code": taxonomy,
+            "organization_id": org_id, "organization_name": org_name}
+
+
 # --- eligibility, set-based --------------------------------------------------------------
 
 ELIGIBILITY_COLUMNS = (
@@ -410,19 +457,18 @@ PERSON_DATES: tuple[tuple[str, tuple[str, ...]], ...] = (
 DERIVE_SQL = """
 WITH c AS (
   SELECT person_id, member_id, payer, plan, day,
-         row_number() OVER (PARTITION BY person_id ORDER BY day, payer, plan NULLS FIRST,
+         row_number() OVER (PARTITION BY person_id, plan ORDER BY day, payer,
                             member_id NULLS FIRST) AS n
   FROM claims),
 k AS (
-  SELECT *, CASE WHEN lag(payer) OVER w IS NOT DISTINCT FROM payer
-                  AND lag(plan) OVER w IS NOT DISTINCT FROM plan THEN 0 ELSE 1 END AS brk
-  FROM c WINDOW w AS (PARTITION BY person_id ORDER BY n)),
+  SELECT *, CASE WHEN lag(payer) OVER w IS NOT DISTINCT FROM payer THEN 0 ELSE 1 END AS brk
+  FROM c WINDOW w AS (PARTITION BY person_id, plan ORDER BY n)),
 r AS (
-  SELECT *, sum(brk) OVER (PARTITION BY person_id ORDER BY n) AS run FROM k),
+  SELECT *, sum(brk) OVER (PARTITION BY person_id, plan ORDER BY n) AS run FROM k),
 runs AS (
-  SELECT person_id, run, any_value(payer) AS payer, any_value(plan) AS plan,
-         min(member_id) AS member_id, min(day) AS first_day, max(day) AS last_day
-  FROM r GROUP BY person_id, run),
+  SELECT person_id, plan, run, any_value(payer) AS payer, min(member_id) AS member_id,
+         min(day) AS first_day, max(day) AS last_day
+  FROM r GROUP BY person_id, plan, run),
 spans AS (
   SELECT runs.person_id, member_id, payer, plan,
          date_trunc('month', first_day)::DATE AS s,
@@ -433,7 +479,7 @@ spans AS (
               ELSE greatest(date_trunc('month', lead(first_day) OVER w)::DATE - 1,
                             last_day(last_day)) END AS e
   FROM runs LEFT JOIN deaths d USING (person_id)
-  WINDOW w AS (PARTITION BY runs.person_id ORDER BY run)),
+  WINDOW w AS (PARTITION BY runs.person_id, plan ORDER BY run)),
 isl AS (
   SELECT *, CASE WHEN s <= max(e) OVER (PARTITION BY person_id, payer, plan ORDER BY s, e
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) + 1 THEN 0 ELSE 1
@@ -444,7 +490,7 @@ SELECT person_id, coalesce(min(member_id), person_id) AS member_id, payer, plan,
        strftime(min(s), '%Y-%m-%d') AS enrollment_start_date,
        strftime(max(e), '%Y-%m-%d') AS enrollment_end_date
 FROM grp GROUP BY person_id, payer, plan, g
-ORDER BY person_id, min(s), payer, plan
+ORDER BY person_id, min(s), payer, plan NULLS FIRST
 """
 
 
@@ -452,15 +498,16 @@ def derive_spans(claims: pa.Table, deaths: pa.Table) -> pa.Table:
     """Eligibility spans from claims, set-based (DuckDB over Arrow).
 
     `claims`: person_id, member_id, payer, plan, day (text dates); `deaths`: person_id,
-    death_date. Claims are ordered by day per person; a run of consecutive claims with the
-    same payer and plan is one span from the first day of the month of its first claim to
-    the day before the month the next run begins in, or, when the next run begins in the
-    month of this run's last claim (or earlier), to the end of that month, so every claim
-    lies in a span of its payer; the last run ends on the last day of the month of its
-    last claim, or on the death date when the person died in that month. Spans of one
-    person, payer and plan that then overlap or touch are merged (a payer that comes back
-    in the same month is one span). Claims without a payer or an unreadable day are
-    left out.
+    death_date. Each plan of a person is a coverage line of its own (Blue Button bills
+    Parts A, B and D side by side; Synthea names no plan: one line). Along a line, claims
+    are ordered by day; a run of consecutive claims with the same payer is one span from
+    the first day of the month of its first claim to the day before the month the next
+    run begins in, or, when the next run begins in the month of this run's last claim,
+    to the end of that month, so every claim lies in a span of its payer; the last run
+    ends on the last day of the month of its last claim, or on the death date when the
+    person died in that month. Spans of one person, payer and plan that then overlap or
+    touch are merged (a payer that comes back in the same month is one span). Claims
+    without a payer or an unreadable day are left out.
     """
     con = duckdb.connect()
     try:
@@ -508,8 +555,8 @@ def _person_dates_sql(tables: Mapping[str, pa.Table], con: duckdb.DuckDBPyConnec
         con.register(f"t_{name}", t.select(["person_id", *cols]))
         for c in cols:
             parts.append(f"SELECT person_id, TRY_CAST({c} AS DATE) AS day FROM t_{name}")
-    parts.append("SELECT person_id, TRY_CAST(enrollment_start_date AS DATE) FROM spans_in")
-    parts.append("SELECT person_id, TRY_CAST(enrollment_end_date AS DATE) FROM spans_in")
+    parts.append("SELECT person_id, TRY_CAST(enrollment_start_date AS DATE) AS day FROM spans_in")
+    parts.append("SELECT person_id, TRY_CAST(enrollment_end_date AS DATE) AS day FROM spans_in")
     return " UNION ALL ".join(parts)
 
 
@@ -521,9 +568,10 @@ def finish_eligibility(spans: pa.Table, patients: pa.Table,
     A Coverage without a start begins on 1 January of its Blue Button reference year, else
     on the first day of the month of the person's earliest date in the export; one
     without an end ends on the last day of the month of the latest of: the person's latest
-    date in the export, 31 December of the reference year, its start; but not after the
-    person's death. Persons with no Coverage get `derive_spans` from their claims. Spans
-    with the same key (person, member, payer, plan, start) are one (the latest end).
+    date in the export, 31 December of the reference year, its start; or on the person's
+    death date when the person died (on or after its start). Persons with no Coverage get
+    `derive_spans` from their claims. Spans with the same key (person, member, payer,
+    plan, start) are one (the latest end).
     """
     con = duckdb.connect()
     try:
@@ -547,8 +595,7 @@ def finish_eligibility(spans: pa.Table, patients: pa.Table,
                                  date_trunc('month', first_day)::DATE) AS s1 FROM s),
             g AS (
               SELECT *, CASE WHEN e0 IS NOT NULL OR s1 IS NULL THEN e0
-                             WHEN dd IS NOT NULL AND dd >= s1 THEN
-                               least(dd, last_day(greatest(last_day, make_date(ry, 12, 31), s1)))
+                             WHEN dd IS NOT NULL AND dd >= s1 THEN dd
                              ELSE last_day(greatest(last_day, make_date(ry, 12, 31), s1))
                         END AS e1 FROM f)
             SELECT * EXCLUDE (s0, e0, ry, first_day, last_day, dd, s1, e1,
@@ -631,8 +678,8 @@ def finish_eligibility(spans: pa.Table, patients: pa.Table,
         derived.append(Derived("eligibility", "enrollment_end_date",
                                "Coverage without period.end (open): the last day of the month "
                                "of the person's latest date in the export (or of 31 December "
-                               "of the reference year, or of its start, when later); not "
-                               "after the death date", ends))
+                               "of the reference year, or of its start, when later); the "
+                               "death date when the person died", ends))
     if members:
         derived.append(Derived("eligibility", "member_id",
                                "Coverage without subscriberId or identifier: the person id",
@@ -643,8 +690,8 @@ def finish_eligibility(spans: pa.Table, patients: pa.Table,
                                "payer name (medicare, medicaid, dual, self-pay, else "
                                "commercial)", ptypes))
     if n_derived:
-        how = ("from the person's claims (no Coverage): one span per run of consecutive "
-               "claims with the same payer and plan, from the first day of the month of its "
+        how = ("from the person's claims (no Coverage), per plan: one span per run of "
+               "consecutive claims with the same payer, from the first day of the month of its "
                "first claim to the day before the month of the next run (at least to the end "
                "of the month of its last claim); the last run to the end of the month of its "
                "last claim or the death date (docs/formats_fhir.md)")
@@ -668,6 +715,7 @@ __all__ = [
     "NO_NPI",
     "PERSON_DATES",
     "PROVIDER_COLUMNS",
+    "ROLE_COLUMNS",
     "SPAN_COLUMNS",
     "Eligibility",
     "coverage_span",
@@ -676,4 +724,5 @@ __all__ = [
     "patient_row",
     "payer_type_of",
     "provider_row",
+    "role_row",
 ]
