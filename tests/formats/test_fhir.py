@@ -441,7 +441,7 @@ def test_blue_button_coverage_extensions() -> None:
                                  "group_id", "medicare_status_code", "dual_status_code",
                                  "original_reason_entitlement_code", "_ref_year")} == {
         "person_id": "1", "member_id": "1", "payer": "medicare", "payer_type": "medicare",
-        "plan": "Part A", "group_id": "Medicare", "medicare_status_code": "20",
+        "plan": "part a", "group_id": "Medicare", "medicare_status_code": "20",
         "dual_status_code": "02", "original_reason_entitlement_code": "1", "_ref_year": "2021"}
 
 
@@ -596,7 +596,7 @@ def test_bcda_coverage_spans(shared_data: Path) -> None:
         assert r is not None
         ext = {e["url"].rsplit("/", 1)[-1]: e for e in r["extension"]}
         year = ext["rfrnc_yr"]["valueDate"]
-        expected.add((r["beneficiary"]["reference"].split("/")[1], r["grouping"]["subPlan"],
+        expected.add((r["beneficiary"]["reference"].split("/")[1], r["grouping"]["subPlan"].lower(),
                       ext["ms_cd"]["valueCoding"]["code"] if "ms_cd" in ext else None,
                       f"{year}-01-01", f"{year}-12-31"))
     got = set(_elig(c, "person_id", "plan", "medicare_status_code", "enrollment_start_date",

@@ -10,7 +10,7 @@ import collections
 import gzip
 import json
 import time
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +111,18 @@ def test_synthea_ambulatory_professional_and_header_remainder() -> None:
     assert table == "medical_claim"
     assert _nonnull(rows) == [
         {**SYN_BASE, "claim_type": "professional", "claim_line_number": "1",
-         "place_of_service_code": "11", "charge_amount": "125.00", "paid_amount": "100.000",
+         "place_of_service_code": "11", "charge_amount": "125.00", "paid_amount": "100.00",
          "derived_columns": "charge_amount,claim_type,paid_amount,place_of_service_code"},
         {**SYN_BASE, "claim_type": "professional", "claim_line_number": "2",
          "derived_columns": "claim_type"},
         {**SYN_BASE, "claim_type": "professional", "claim_line_number": "3",
-         "charge_amount": "140.52", "allowed_amount": "140.52", "paid_amount": "112.416",
+         "charge_amount": "140.52", "allowed_amount": "140.52", "paid_amount": "112.42",
          "coinsurance_amount": "28.104000000000003", "deductible_amount": "0",
          "derived_columns": "claim_type"},
     ]
-    assert sum(Decimal(str(r["paid_amount"])) for r in rows if r.get("paid_amount")) == Decimal("212.416")
+    # the header payment 212.416 is rounded once, to 212.42; the line's 112.416 to 112.42,
+    # and the encounter line takes the remainder in cents
+    assert sum(Decimal(str(r["paid_amount"])) for r in rows if r.get("paid_amount")) == Decimal("212.42")
     assert sum(Decimal(str(r["charge_amount"])) for r in rows if r.get("charge_amount")) == Decimal("265.52")
     rows_to_table(table, rows)
 
@@ -158,9 +160,9 @@ def test_synthea_encounter_not_in_export_keeps_lines_dated_and_unclassified() ->
     _, rows = eob_rows(eob, ctx)
     assert [(r["claim_type"], r["claim_start_date"], r["encounter_id"], r["place_of_service_code"],
              r.get("paid_amount"), r["derived_columns"]) for r in rows] == [
-        ("institutional", "2010-02-14", "e1", "19", "100.000", "charge_amount,paid_amount"),
+        ("institutional", "2010-02-14", "e1", "19", "100.00", "charge_amount,paid_amount"),
         ("institutional", "2010-02-14", "e1", "19", None, None),
-        ("institutional", "2010-02-14", "e1", "19", "112.416", None)]
+        ("institutional", "2010-02-14", "e1", "19", "112.42", None)]
 
 
 def test_header_only_eob_is_one_line() -> None:
@@ -185,7 +187,7 @@ def test_header_only_eob_is_one_line() -> None:
         "claim_start_date": "2020-03-01", "claim_end_date": "2020-03-02",
         "claim_line_start_date": "2020-03-01", "claim_line_end_date": "2020-03-02",
         "diagnosis_code_type": "icd-10-cm", "diagnosis_code_1": "I10", "diagnosis_code_2": "E11.9",
-        "paid_amount": "150.5", "charge_amount": "300", "allowed_amount": "200",
+        "paid_amount": "150.50", "charge_amount": "300.00", "allowed_amount": "200.00",
         "derived_columns": "allowed_amount,charge_amount,paid_amount"}]
 
 
@@ -288,7 +290,7 @@ def test_blue_button_inpatient_both_versions(version: int) -> None:
     table, rows = eob_rows(_bb_eob(version), Context("t", lambda r: None, strict_urn=False))
     assert table == "medical_claim"
     head = {"claim_id": "1", "claim_type": "institutional", "person_id": "-19990000000001",
-            "member_id": "-19990000000001", "payer": "medicare", "plan": "part-a",
+            "member_id": "-19990000000001", "payer": "medicare", "plan": "part a",
             "claim_start_date": "2016-01-15", "claim_end_date": "2016-01-27",
             "admission_date": "2016-01-15", "discharge_date": "2016-01-27",
             "admit_type_code": "1", "discharge_disposition_code": "01", "bill_type_code": "111",
@@ -350,6 +352,9 @@ def test_synthea_bundles_reconcile(shared_data: Path) -> None:
     raw_paid = raw_sub = raw_rx_total = Decimal(0)
     raw_eobs = raw_items = raw_rx = 0
     paid = charge = rx_charge = Decimal(0)
+    cent = Decimal("0.01")
+    raw_paid_by_claim: dict[str, Decimal] = {}
+    paid_by_claim: dict[str, Decimal] = {}
     lines = rx_rows = 0
     mapped = 0
     elapsed = 0.0
@@ -362,8 +367,12 @@ def test_synthea_bundles_reconcile(shared_data: Path) -> None:
             if r["resourceType"] == "ExplanationOfBenefit":
                 raw_eobs += 1
                 raw_items += len(r["item"])
-                raw_paid += r["payment"]["amount"]["value"]
-                raw_sub += sum((t["amount"]["value"] for t in r["total"]), Decimal(0))
+                # each claim's amount rounded once, to the cent (the warehouse keeps cents)
+                header = Decimal(r["payment"]["amount"]["value"]).quantize(cent, ROUND_HALF_UP)
+                raw_paid_by_claim[r["id"]] = header
+                raw_paid += header
+                raw_sub += sum((t["amount"]["value"] for t in r["total"]), Decimal(0)).quantize(
+                    cent, ROUND_HALF_UP)
             elif r["resourceType"] == "Claim" and "prescription" in r:
                 raw_rx += 1
                 raw_rx_total += r["total"]["value"]
@@ -377,7 +386,10 @@ def test_synthea_bundles_reconcile(shared_data: Path) -> None:
                 assert table == "medical_claim"
                 mapped += 1
                 lines += len(rows)
-                paid += sum((Decimal(str(x["paid_amount"])) for x in rows if x.get("paid_amount")), Decimal(0))
+                claim_paid = sum((Decimal(str(x["paid_amount"])) for x in rows
+                                  if x.get("paid_amount")), Decimal(0))
+                paid_by_claim[r["id"]] = claim_paid
+                paid += claim_paid
                 charge += sum((Decimal(str(x["charge_amount"])) for x in rows if x.get("charge_amount")), Decimal(0))
             elif r["resourceType"] == "Claim":
                 out = claim_rows(r, ctx)
@@ -389,6 +401,7 @@ def test_synthea_bundles_reconcile(shared_data: Path) -> None:
     assert (raw_eobs, raw_items, raw_rx) == (18_098, 44_114, 4_712)
     assert lines == raw_items
     assert rx_rows == raw_rx
+    assert paid_by_claim == raw_paid_by_claim  # every claim's lines add up to its payment
     assert paid == raw_paid
     assert charge == raw_sub
     assert rx_charge == raw_rx_total

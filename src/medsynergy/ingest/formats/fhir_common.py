@@ -115,6 +115,8 @@ def money(value: Mapping[str, Any] | None) -> str | None:
     if not value:
         return None
     currency = value.get("currency")
+    if currency is None and "urn:iso:std:iso:4217" in str(value.get("system", "")):
+        currency = value.get("code")  # STU3 Money is a Quantity: the currency is its code
     if currency is not None and currency not in CURRENCIES:
         raise RecordError("source_currency_unknown",
                           f"amount {value.get('value')} in currency {currency!r}; only USD is accepted")

@@ -24,7 +24,7 @@ Pure functions over orjson dicts: `eob_rows(eob, ctx)`, `claim_rows(claim, ctx)`
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from medsynergy.ingest.formats import RecordError
@@ -44,6 +44,8 @@ from medsynergy.ingest.formats.fhir_common import (
 )
 from medsynergy.schema import table as canonical_table
 
+CENT = Decimal("0.01")
+
 BB_VAR = "https://bluebutton.cms.gov/resources/variables/"
 EOB_TYPE = "https://bluebutton.cms.gov/resources/codesystem/eob-type"
 
@@ -54,14 +56,14 @@ EOB_TYPE = "https://bluebutton.cms.gov/resources/codesystem/eob-type"
 #: IP, SNF, hospice Part A; carrier, DME, OP Part B; HHA mostly Part A); an insurance
 #: Coverage reference (`Coverage/part-a-...`) names it and wins over this default.
 BB_TYPES: dict[str, tuple[str, str]] = {
-    "CARRIER": ("professional", "part-b"),
-    "DME": ("professional", "part-b"),
-    "HHA": ("institutional", "part-a"),
-    "HOSPICE": ("institutional", "part-a"),
-    "INPATIENT": ("institutional", "part-a"),
-    "OUTPATIENT": ("institutional", "part-b"),
-    "SNF": ("institutional", "part-a"),
-    "PDE": ("pharmacy", "part-d"),
+    "CARRIER": ("professional", "part b"),
+    "DME": ("professional", "part b"),
+    "HHA": ("institutional", "part a"),
+    "HOSPICE": ("institutional", "part a"),
+    "INPATIENT": ("institutional", "part a"),
+    "OUTPATIENT": ("institutional", "part b"),
+    "SNF": ("institutional", "part a"),
+    "PDE": ("pharmacy", "part d"),
 }
 
 #: Amount column -> the Blue Button adjudication variables that fill it, in order of
@@ -346,21 +348,37 @@ def _line_amounts(item: Mapping[str, Any]) -> dict[str, str]:
 def _spread(rows: list[Row], header: Mapping[str, str | None], derived: list[set[str]],
             anchor: int) -> None:
     """Put header amounts on the lines so that the lines add up to the header, without
-    altering a value a line carries: for each amount column, the header minus what the
-    lines carry goes to the first line that carries no value of its own (`anchor` when it
-    has none: the line of the encounter itself in Synthea, whose visit cost is only in the
-    header). When every line carries the column, the lines stand as read (a difference
-    to the header is the source's, and stays visible)."""
+    altering a value a line carries beyond its cents: for each amount column, the header
+    minus what the lines carry goes to the first line that carries no value of its own
+    (`anchor` when it has none: the line of the encounter itself in Synthea, whose visit
+    cost is only in the header). When every line carries the column, the lines stand as
+    read (a difference to the header is the source's, and stays visible).
+
+    The sum is made in cents: the warehouse keeps DECIMAL(18,2), and Synthea writes its
+    amounts as binary floating-point residue (`112.41600000000001`). Each line's amount and
+    the header are rounded half away from zero to the cent, as ingest rounds (docs/ingest.md,
+    Values), and the remainder line takes header cents minus the other lines' cents, so a
+    claim's loaded lines add up to its header amount to the cent. Money is rounded once per
+    claim, never summed from rounded parts of the header."""
     for col, h in header.items():
         if h is None or not rows:
             continue
         empty = [i for i, r in enumerate(rows) if r.get(col) is None]
         if not empty:
             continue
-        carried = sum((Decimal(str(r[col])) for r in rows if r.get(col) is not None), Decimal(0))
+        carried = Decimal(0)
+        for r in rows:
+            if r.get(col) is not None:
+                cents = _cents(Decimal(str(r[col])))
+                r[col] = format(cents, "f")
+                carried += cents
         target = anchor if anchor in empty else empty[0]
-        rows[target][col] = format(Decimal(h) - carried, "f")
+        rows[target][col] = format(_cents(Decimal(h)) - carried, "f")
         derived[target].add(col)
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 # --- who ---------------------------------------------------------------------------
@@ -524,13 +542,15 @@ def _claim_id(eob: Mapping[str, Any]) -> str:
 
 
 def _plan_of(eob: Mapping[str, Any], default: str | None) -> str | None:
-    """`Coverage/part-a-567834` (BFD's Coverage ids are `part-<x>-<bene>`) -> part-a."""
+    """`Coverage/part-a-567834` (BFD's Coverage ids are `part-<x>-<bene>`) -> `part a`,
+    the spelling eligibility uses for the Medicare parts (fhir_people, desynpuf), so the
+    claims and the enrollment spans meet on plan."""
     for ins in _list(eob.get("insurance")):
         text = ref_text(_map(_map(ins).get("coverage"))) or ""
         rid = ref_id(text) or ""
         for part in ("part-a", "part-b", "part-c", "part-d"):
             if rid.startswith(part):
-                return part
+                return part.replace("-", " ")
     return default
 
 
@@ -806,7 +826,7 @@ def _pde_rows(eob: Mapping[str, Any], ctx: Context, person: str, claim_id: str,
             "claim_id": claim_id,
             "claim_line_number": str(seq) if isinstance(seq, int) else str(n + 1),
             "person_id": person, "member_id": person, "payer": "medicare",
-            "plan": _plan_of(eob, "part-d"),
+            "plan": _plan_of(eob, "part d"),
             "prescribing_provider_npi": prescriber, "dispensing_provider_npi": pharmacy,
             "dispensing_date": day, "ndc_code": _ndc(item),
             "quantity": _str(_map(item.get("quantity")).get("value")),

@@ -322,6 +322,10 @@ def coverage_span(resource: Resource, ctx: Context, *, contained_in: str | None 
     grouping = _mapping(resource.get("grouping"))
     plan = (classes.get("plan", (None, None))[0] or _str(grouping.get("plan"))
             or _str(grouping.get("subPlan")))
+    if bb and plan is not None:
+        # `Part A` (BCDA, BFD) -> `part a`: one spelling of the Medicare parts across the
+        # claims (fhir_eob) and DE-SynPUF, so claims and spans meet on plan
+        plan = " ".join(plan.lower().replace("-", " ").split())
     group_id = (classes.get("group", (None, None))[0] or _str(grouping.get("group"))
                 or _str(grouping.get("subGroup")))
     group_name = classes.get("group", (None, None))[1] or _str(grouping.get("groupDisplay"))
