@@ -382,6 +382,24 @@ def test_paid_through_defaults_to_latest_paid_date(con: ibis.BaseBackend) -> Non
     expr = readmissions(stays_table(stays), mm_table(months("P1")), medical_claim=mc)
     got = rows(con, expr, ["paid_through_date", "exclusion_reason"])
     assert got == [{"paid_through_date": D("2025-06-30"), "exclusion_reason": None}]
+
+
+def test_paid_through_without_any_paid_date_is_the_latest_claim_end(con: ibis.BaseBackend) -> None:
+    # DE-SynPUF, Synthea and most FHIR exports carry no paid dates: the data then holds no
+    # run-out after its last service, and a stay discharged in its last 30 days lacks run-out
+    claims = [{**_dx_line("C1", "P1", "2024-01-01", "I509"), "paid_date": None,
+               "claim_end_date": "2024-01-05"},
+              {**_dx_line("C2", "P1", "2024-03-01", "I509"), "paid_date": None,
+               "claim_end_date": "2024-03-10"}]
+    mc = table(con, "medical_claim", claims)
+    assert con.to_pyarrow(default_paid_through(mc)).as_py() == D("2024-03-10")
+    stays = [st("A1", "2024-01-01", "2024-01-05"), st("A2", "2024-03-01", "2024-03-10")]
+    expr = readmissions(stays_table(stays), mm_table(months("P1")), medical_claim=mc)
+    got = rows(con, expr, ["stay_id", "paid_through_date", "exclusion_reason"])
+    assert got == [
+        {"stay_id": "A1", "paid_through_date": D("2024-03-10"), "exclusion_reason": None},
+        {"stay_id": "A2", "paid_through_date": D("2024-03-10"),
+         "exclusion_reason": "insufficient_runout"}]
     with pytest.raises(ConfigError, match="paid_through"):
         readmissions(stays_table(stays), mm_table(months("P1")))
 

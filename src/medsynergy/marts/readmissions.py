@@ -165,8 +165,12 @@ def _paid_through_value(paid_through: dt.date | ir.DateScalar) -> ir.DateScalar:
 
 
 def default_paid_through(medical_claim: ir.Table) -> ir.DateScalar:
-    """The default paid-through date: the latest `paid_date` of the medical claims."""
-    return medical_claim.paid_date.max()
+    """The default paid-through date: the latest `paid_date` of the medical claims; when no
+    claim has a paid date (DE-SynPUF, Synthea and many FHIR exports carry none), the latest
+    `claim_end_date`: the data then holds no run-out after its last service, so a stay
+    discharged in its last 30 days is `insufficient_runout` rather than counted as not
+    readmitted."""
+    return ibis.coalesce(medical_claim.paid_date.max(), medical_claim.claim_end_date.max())
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
