@@ -606,4 +606,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module's app, not this __main__ copy: the commands in other modules
+    # (cli_formats, cli_mssp) import `medsynergy.cli` and must see the same settings.
+    from medsynergy.cli import main as _main
+
+    _main()

@@ -53,6 +53,9 @@ def account_rows(loaded: FormatLoad) -> list[dict[str, Any]]:
 
 
 def print_format_load(loaded: FormatLoad, output: Format) -> None:
+    # by value: run as `python -m medsynergy.cli`, the caller's Format is the __main__
+    # module's copy of the enum, not this import's
+    output = Format(output.value)
     if output is not Format.table:
         _emit([{"source_format": loaded.source_format, "load_id": loaded.load_id,
                 "status": loaded.status, "records_in": loaded.records_in,

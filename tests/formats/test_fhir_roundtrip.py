@@ -9,8 +9,11 @@ hospital information bundles their references resolve against) keeps the test to
 
 from __future__ import annotations
 
+import gzip
+import json
 import shutil
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +85,46 @@ def test_every_mart_is_identical_after_the_round_trip(
     assert a == b
 
 
-def test_the_loaded_synthea_sample_feeds_the_marts(from_fhir: Warehouse) -> None:
-    # every canonical input table the sample holds data for, and the marts the issue names
-    # (computed here independently from the canonical tables with plain SQL)
-    members = _rows(from_fhir, "SELECT count(DISTINCT person_id) FROM eligibility")[0][0]
-    claims = _rows(from_fhir, "SELECT count(DISTINCT person_id) FROM medical_claim")[0][0]
-    assert members == claims  # spans are derived from the claims of every person with one
-    # PMPM by payer: the mart's paid total per payer equals the claims' paid in enrollment
+def _raw_sample(folder: Path) -> dict[str, Any]:
+    """What the sample's bundles say, read independently (json + Decimal): each EOB's
+    payment rounded once to the cent (the warehouse keeps cents), per payer; the inpatient
+    (class IMP) encounters; the patients."""
+    paid: dict[str, Decimal] = {}
+    imp = patients = 0
+    for f in sorted(folder.glob("*.json.gz")):
+        bundle = json.loads(gzip.decompress(f.read_bytes()), parse_float=Decimal)
+        for e in bundle.get("entry", ()):
+            r = e["resource"]
+            if r["resourceType"] == "ExplanationOfBenefit":
+                payer = r["insurer"]["display"]
+                amount = Decimal(r["payment"]["amount"]["value"]).quantize(
+                    Decimal("0.01"), ROUND_HALF_UP)
+                paid[payer] = paid.get(payer, Decimal(0)) + amount
+            elif r["resourceType"] == "Encounter" and r["class"]["code"] == "IMP":
+                imp += 1
+            elif r["resourceType"] == "Patient":
+                patients += 1
+    return {"paid": paid, "imp": imp, "patients": patients}
+
+
+def test_the_loaded_synthea_sample_feeds_the_marts(from_fhir: Warehouse, sample: Path) -> None:
+    raw = _raw_sample(sample)
+    assert raw["patients"] == 31  # every 20th of the 615 patients
+    # every EOB's payment is on the claim lines, by payer, to the cent
     by_payer = dict(_rows(from_fhir, "SELECT payer, sum(paid_amount) FROM medical_claim "
                                      "GROUP BY payer"))
-    assert set(by_payer) >= {"medicare"}
-    stays = _rows(from_fhir, "SELECT count(*) FROM encounter WHERE encounter_class_code = 'IMP'")[0][0]
-    mart_stays = _rows(from_fhir, "SELECT count(*) FROM inpatient_stays")[0][0] if _has(
-        from_fhir, "inpatient_stays") else None
-    if mart_stays is not None:
-        assert mart_stays == stays
-
-
-def _has(wh: Warehouse, name: str) -> bool:
-    return name in wh.tables
+    assert by_payer == raw["paid"]
+    # the eligibility spans derived from the claims cover every claim: the PMPM mart by
+    # payer holds every dollar, and nothing is costed outside enrollment
+    totals = dict(_rows(from_fhir, "SELECT payer, sum(paid_amount) FROM cost_totals "
+                                   "GROUP BY payer"))
+    assert totals == raw["paid"]
+    assert _rows(from_fhir, "SELECT count(*) FROM cost_outside_enrollment") == [(0,)]
+    months = _rows(from_fhir, "SELECT count(*) FROM member_months WHERE payer IS NULL")
+    assert months == [(0,)]
+    # every inpatient encounter is an acute stay (bill type 111 derived from class IMP),
+    # and every stay is in the readmissions mart
+    assert _rows(from_fhir, "SELECT count(*) FROM inpatient_stays") == [(raw["imp"],)]
+    assert _rows(from_fhir, "SELECT count(*) FROM readmissions") == [(raw["imp"],)]
+    assert _rows(from_fhir, "SELECT count(*) FROM encounter WHERE encounter_class_code = 'IMP'"
+                 ) == [(raw["imp"],)]

@@ -526,7 +526,8 @@ def _read_ndjson(path: Path, fno: int, fname: str, part: _Part) -> None:
             part.count(fno, "Bulk Data export log", SKIPPED,
                        "Bulk Data export log events, not data")
         return
-    ctx = Context(fname, _Resolver(), strict_urn=False)
+    # a `urn:uuid:` names an entry of its own Bundle: outside one it resolves to nothing
+    ctx = Context(fname, _Resolver(), strict_urn=True)
     with _open(path) as f:
         for loc, line in enumerate(f, start=1):
             if not line.strip():
@@ -560,7 +561,7 @@ def _read_json(path: Path, fno: int, fname: str, part: _Part) -> None:
         _not_a_resource(part, fno, fname, 1, doc)
         return
     if doc["resourceType"] != "Bundle":
-        ctx = Context(fname, _Resolver(), strict_urn=False)
+        ctx = Context(fname, _Resolver(), strict_urn=True)  # as in NDJSON
         _convert_resource(doc, 1, fno, fname, ctx, part)
         return
     entries = [x if isinstance(x, dict) else {} for x in doc.get("entry") or ()]
