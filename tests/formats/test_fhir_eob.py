@@ -149,9 +149,10 @@ def test_synthea_emergency_is_ed_revenue_on_the_visit_line() -> None:
     _, rows = eob_rows(eob, ctx)
     assert [(r["claim_type"], r["bill_type_code"], r["revenue_center_code"],
              r["place_of_service_code"]) for r in rows] == [
-        ("institutional", None, "0450", "20"), ("institutional", None, None, "20"),
-        ("institutional", None, None, "20")]
-    assert rows[0]["derived_columns"] == "charge_amount,claim_type,paid_amount,revenue_center_code"
+        ("institutional", "131", "0450", "20"), ("institutional", "131", None, "20"),
+        ("institutional", "131", None, "20")]
+    assert rows[0]["derived_columns"] == (
+        "bill_type_code,charge_amount,claim_type,paid_amount,revenue_center_code")
 
 
 def test_synthea_encounter_not_in_export_keeps_lines_dated_and_unclassified() -> None:

@@ -686,8 +686,11 @@ def eob_rows(eob: Resource, ctx: Context) -> tuple[str, list[Row]]:
             adm_start, adm_end = _period(enc, "period", "")
             header_derived.update({"admission_date", "discharge_date"})
         elif enc_class == "EMER":
-            claim_type = "institutional"
-            header_derived.add("claim_type")
+            # an ED visit without admission is billed by the hospital on an outpatient
+            # claim, type of bill 131 (NUBC: hospital, outpatient, admit through discharge);
+            # the Synthea CSV converter derives the same
+            claim_type, bill_type = "institutional", "131"
+            header_derived.update({"claim_type", "bill_type_code"})
         else:
             claim_type = "professional"
             header_derived.add("claim_type")
