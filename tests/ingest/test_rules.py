@@ -159,8 +159,23 @@ PROVIDER_ROWS: list[tuple[str, dict[str, object]]] = [
     ("source_empty", provider_row("1679576722", data_source="")),
 ]
 
+def _encounter(eid: str, start: str, end: str) -> dict[str, object]:
+    return {"encounter_id": eid, "person_id": "P1", "encounter_start_date": start,
+            "encounter_end_date": end}
+
+
+# end_before_start: a clinical record (encounter, care plan, care team) that ends before
+# it starts cannot be placed in time
+ENCOUNTER_ROWS: list[tuple[str, dict[str, object]]] = [
+    ("good", _encounter("E1", "2024-03-01", "2024-03-04")),
+    ("same_day", _encounter("E2", "2024-03-01", "2024-03-01")),
+    ("open", _encounter("E3", "2024-03-01", "")),
+    ("end_before_start", _encounter("E4", "2024-03-05", "2024-03-04")),
+]
+
 ROWS = {"medical_claim": MEDICAL_ROWS, "pharmacy_claim": PHARMACY_ROWS,
-        "eligibility": ELIGIBILITY_ROWS, "provider": PROVIDER_ROWS}
+        "eligibility": ELIGIBILITY_ROWS, "provider": PROVIDER_ROWS,
+        "encounter": ENCOUNTER_ROWS}
 
 
 def row_of(table: str, tag: str) -> int:
@@ -201,6 +216,7 @@ EXPECTED_QUARANTINE: dict[tuple[str, str], str] = {
     ("eligibility", "end_missing"): "required_missing",
     ("provider", "npi_empty"): "required_missing",
     ("provider", "source_empty"): "required_missing",
+    ("encounter", "end_before_start"): "end_before_start",
 }
 
 # (table, tag, rule, column_name, value as read)

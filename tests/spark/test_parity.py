@@ -8,6 +8,7 @@ Spark jobs cost ~0.3 s each even on tiny data, so the scenarios share warehouses
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -27,13 +28,14 @@ import medsynergy
 from medsynergy.engine import Warehouse
 from medsynergy.engine.duckdb_engine import DuckDBWarehouse
 from medsynergy.engine.spark_engine import CATALOG, STAGING_DIR, TABLES_DIR, SparkWarehouse
+from medsynergy.ingest.formats.load import ingest_format
 from medsynergy.marts import claims_by_month
 from medsynergy.schema import ALL_TABLES
 
 pytestmark = pytest.mark.spark
 
 # Columns that legitimately differ between two loads of the same file.
-VOLATILE = ("load_id", "ingest_datetime", "started_at", "finished_at", "file_name")
+VOLATILE = ("load_id", "ingest_datetime", "started_at", "finished_at", "file_name", "loaded_at")
 # eligibility_2 is a later file for keys of eligibility (some with a null plan): rows of
 # tables without version columns are replaced by a later load.
 LOAD_ORDER = ("eligibility", "medical_claim", "medical_claim_2", "pharmacy_claim", "provider",
@@ -68,6 +70,56 @@ def load_all(wh: Warehouse, files: dict[str, Path]) -> list[medsynergy.LoadResul
     return [medsynergy.ingest_file(wh, files[k], source=_source(k)) for k in LOAD_ORDER]
 
 
+def _fhir_export(folder: Path) -> Path:
+    """A small Bulk Data export: every clinical resource type, a claim, and a bad line, so
+    the clinical tables, source_log and conversion quarantine are compared too."""
+    patient = {"reference": "Patient/p1"}
+    enc = {"reference": "Encounter/e1"}
+    code = {"coding": [{"system": "http://snomed.info/sct", "code": "44054006",
+                        "display": "Diabetes"}]}
+    resources = {
+        "Patient": [{"resourceType": "Patient", "id": "p1", "gender": "female",
+                     "birthDate": "1950-02-03"}],
+        "Encounter": [
+            {"resourceType": "Encounter", "id": "e1", "status": "finished", "subject": patient,
+             "class": {"code": "IMP"}, "period": {"start": "2024-03-01T08:00:00Z",
+                                                  "end": "2024-03-04T10:00:00Z"}},
+            {"resourceType": "Encounter", "id": "e2", "status": "finished", "subject": patient,
+             "class": {"code": "AMB"}, "period": {"start": "2024-04-02T08:00:00Z"}}],
+        "Condition": [{"resourceType": "Condition", "id": "c1", "subject": patient,
+                       "encounter": enc, "code": code, "recordedDate": "2024-03-01"}],
+        "Procedure": [{"resourceType": "Procedure", "id": "x1", "subject": patient,
+                       "encounter": enc, "code": code, "performedDateTime": "2024-03-02"}],
+        "MedicationRequest": [{"resourceType": "MedicationRequest", "id": "m1",
+                               "subject": patient, "authoredOn": "2024-03-04",
+                               "status": "active", "intent": "order",
+                               "medicationCodeableConcept": {"coding": [{
+                                   "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                   "code": "860975"}]}}],
+        "Observation": [{"resourceType": "Observation", "id": "o1", "status": "final",
+                         "subject": patient, "code": {"coding": [
+                             {"system": "http://loinc.org", "code": "4548-4"}]},
+                         "effectiveDateTime": "2024-03-02",
+                         "valueQuantity": {"value": 7.25, "unit": "%"}}],
+        "CarePlan": [{"resourceType": "CarePlan", "id": "cp1", "status": "active",
+                      "intent": "plan", "subject": patient, "period": {"start": "2024-03-04"},
+                      "careTeam": [{"reference": "CareTeam/t1"}]}],
+        "CareTeam": [{"resourceType": "CareTeam", "id": "t1", "status": "active",
+                      "subject": patient, "period": {"start": "2024-03-04"},
+                      "participant": [
+                          {"role": [code], "member": {"reference": "Practitioner/d1"}},
+                          {"member": {"reference": "Organization/o9"}}]}],
+    }
+    out = folder / "fhir"
+    out.mkdir()
+    for rtype, items in resources.items():
+        lines = [json.dumps(r) for r in items]
+        if rtype == "Condition":
+            lines.append('{"resourceType": "Condition", "id": "broken"')  # quarantined
+        (out / f"{rtype}.000.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
 @pytest.fixture(scope="module")
 def loaded(spark_session: object, input_files: dict[str, Path],
            tmp_path_factory: pytest.TempPathFactory
@@ -78,6 +130,10 @@ def loaded(spark_session: object, input_files: dict[str, Path],
     try:
         duck_results = load_all(duck, input_files)
         spark_results = load_all(spark, input_files)
+        export = _fhir_export(folder)
+        for wh in (duck, spark):
+            got = ingest_format(wh, [export], source="feed_f", source_format="fhir", workers=1)
+            assert (got.records_in, got.quarantined) == (10, 1)
         yield duck, spark, duck_results, spark_results
     finally:
         spark.close()
@@ -105,8 +161,11 @@ def test_load_results_match(loaded: tuple[Any, ...]) -> None:
     }
 
 
-# Tables the input files leave empty on purpose (no superseded provider rows).
-EMPTY = {"provider_superseded"}
+# Tables the input files leave empty on purpose (no superseded provider rows, nor second
+# versions of clinical records).
+EMPTY = {"provider_superseded", "encounter_superseded", "condition_superseded",
+         "procedure_superseded", "medication_superseded", "care_plan_superseded",
+         "care_team_superseded"}
 
 
 @pytest.mark.parametrize("name", [t.name for t in ALL_TABLES])
@@ -358,12 +417,14 @@ def test_spark_connect_matches_duckdb(connect_url: str, loaded: tuple[Any, ...],
     remote = SparkWarehouse(tmp_path / "wh.spark", remote=connect_url)
     try:
         results = load_all(remote, input_files)
+        ingest_format(remote, [_fhir_export(tmp_path)], source="feed_f", source_format="fhir",
+                      workers=1)
         for d, r in zip(duck_results, results, strict=True):
             d_fields, r_fields = asdict(d), asdict(r)
             d_fields.pop("load_id"), r_fields.pop("load_id")
             assert r_fields == d_fields
         for name in ("medical_claim", "medical_claim_superseded", "eligibility", "quarantine",
-                     "dq_finding", "pharmacy_claim"):
+                     "dq_finding", "pharmacy_claim", "encounter", "care_team", "source_log"):
             (r_schema, r_rows), (d_schema, d_rows) = rows_of(remote, name), rows_of(duck, name)
             assert r_schema == d_schema, name
             assert ([r for r in r_rows if r not in d_rows], [d for d in d_rows if d not in r_rows]) \
