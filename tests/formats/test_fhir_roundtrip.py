@@ -90,7 +90,7 @@ def _raw_sample(folder: Path) -> dict[str, Any]:
     payment rounded once to the cent (the warehouse keeps cents), per payer; the inpatient
     (class IMP) encounters; the patients."""
     paid: dict[str, Decimal] = {}
-    imp = patients = 0
+    imp = patients = fills = 0
     for f in sorted(folder.glob("*.json.gz")):
         bundle = json.loads(gzip.decompress(f.read_bytes()), parse_float=Decimal)
         for e in bundle.get("entry", ()):
@@ -104,7 +104,9 @@ def _raw_sample(folder: Path) -> dict[str, Any]:
                 imp += 1
             elif r["resourceType"] == "Patient":
                 patients += 1
-    return {"paid": paid, "imp": imp, "patients": patients}
+            elif r["resourceType"] == "Claim" and "prescription" in r:
+                fills += 1
+    return {"paid": paid, "imp": imp, "patients": patients, "fills": fills}
 
 
 def test_the_loaded_synthea_sample_feeds_the_marts(from_fhir: Warehouse, sample: Path) -> None:
@@ -128,3 +130,6 @@ def test_the_loaded_synthea_sample_feeds_the_marts(from_fhir: Warehouse, sample:
     assert _rows(from_fhir, "SELECT count(*) FROM readmissions") == [(raw["imp"],)]
     assert _rows(from_fhir, "SELECT count(*) FROM encounter WHERE encounter_class_code = 'IMP'"
                  ) == [(raw["imp"],)]
+    # medication use: every pharmacy Claim is a fill in the cost mart's pharmacy category
+    assert _rows(from_fhir, "SELECT sum(claim_lines) FROM cost WHERE service_category = "
+                            "'pharmacy'") == [(raw["fills"],)]
