@@ -35,10 +35,13 @@ else
 	$(BIN)/medsynergy demo --data "$(DATA)" --out $(OUT)
 endif
 
-## bench: performance budgets, measured (wall time, peak memory, ratio to a lower bound)
+## bench: performance budgets, measured (wall time, peak memory, ratio to a lower bound):
+## every stage of the main job at 10k, 100k and 1M member-years (benchmarks/results.md),
+## the generator against its lower bound, and FHIR ingest (`make bench SIZES=10k,100k`)
+SIZES ?= 10k,100k,1M
 bench: $(VENV)/.installed-run
+	$(BIN)/python benchmarks/scale.py --sizes $(SIZES) --out $(OUT)/bench
 	$(BIN)/python benchmarks/generate.py --out $(OUT)/bench
-	$(BIN)/python benchmarks/marts.py --data $(OUT)/bench/synthetic --out $(OUT)/bench
 	$(BIN)/python benchmarks/fhir.py --out $(OUT)/bench
 
 ## test: lint, type-check and the whole test suite (Spark tests included)

@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -26,6 +26,9 @@ from medsynergy.errors import MedsynergyError, UserError
 from medsynergy.ingest import RULES, LoadResult, ingest_file
 from medsynergy.ingest.sources import expand_paths
 from medsynergy.schema import ALL_TABLES, DQ_FINDING, INPUT_TABLES, LOAD_LOG, QUARANTINE
+
+if TYPE_CHECKING:
+    from medsynergy.export import ExportedTable
 
 app = typer.Typer(
     name="medsynergy",
@@ -51,6 +54,7 @@ class State:
     db: str = default_db_path()
     engine: str = "duckdb"
     spark_remote: str | None = None
+    out_parquet: Path | None = None  # --out-parquet: also write outputs there (export.py)
 
 
 STATE = State()
@@ -67,10 +71,41 @@ def _options(
     engine: Annotated[str, typer.Option(help=f"Engine: {' or '.join(ENGINES)}.")] = "duckdb",
     spark_remote: Annotated[str | None, typer.Option(
         "--spark-remote", help="Spark Connect URL, e.g. sc://host:15002.")] = None,
+    out_parquet: Annotated[Path | None, typer.Option(
+        "--out-parquet", help="Also write what measure, reconcile, compare and demo build "
+        "to this folder as partitioned Parquet (docs/export.md).")] = None,
 ) -> None:
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     STATE.db, STATE.engine, STATE.spark_remote = db, engine, spark_remote
+    STATE.out_parquet = out_parquet
+
+
+def _export_marts(wh: Warehouse, names: list[str]) -> list[ExportedTable]:
+    """Write `names` under --out-parquet (nothing without it)."""
+    if STATE.out_parquet is None:
+        return []
+    from medsynergy.export import write_parquet
+
+    return write_parquet(wh, names, STATE.out_parquet)
+
+
+def _export_outcomes(outcomes: list[Any]) -> list[ExportedTable]:
+    """Write the contract outcome tables under --out-parquet (nothing without it)."""
+    if STATE.out_parquet is None or not outcomes:
+        return []
+    from medsynergy.export import outcome_tables, write_arrow_tables
+
+    return write_arrow_tables(outcome_tables(outcomes), STATE.out_parquet)
+
+
+def _print_exported(tables: list[ExportedTable], to_stderr: bool = False) -> None:
+    """One line per table written; on stderr when stdout carries JSON or CSV."""
+    console = err if to_stderr else out
+    for t in tables:
+        split = f", by {t.partition_by}" if t.partition_by else ""
+        console.print(f"parquet {t.name}: {t.rows:,} rows{split} -> {t.path}",
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: list[str] | None = None) -> None:
@@ -326,9 +361,11 @@ def measure(
         counts = [{"mart": m.name, "rows": wh.count(m.name)} for m in stored]
         warning = _runout(wh, options["paid_through"]) if any(
             m.name == "readmissions" for m in marts) else None
+        exported = _export_marts(wh, [m.name for m in stored])
     _emit(counts, Format.table, "Marts built")
     if warning:
         err.print(f"warning: {warning}")
+    _print_exported(exported)
 
 
 def _date_option(flag: str, text: str | None) -> Any:
@@ -422,6 +459,7 @@ def reconcile(
 ) -> None:
     """Price and reconcile one contract on the warehouse's population, step by step."""
     (o,) = _contract_outcomes([contract], year, simulate, seed)
+    exported = _export_outcomes([o])
     if detail_out is not None:
         import pyarrow.csv as pacsv
 
@@ -431,6 +469,7 @@ def reconcile(
     if fmt is not Format.table:
         sys.stdout.write(orjson.dumps(o.as_dict(), default=str, option=orjson.OPT_INDENT_2
                                       ).decode() + "\n")
+        _print_exported(exported, to_stderr=True)
         return
     r = o.result
     rows = [{"step": s.name, "value": _shown(s.value), "rule": s.rule, "source": s.source}
@@ -453,6 +492,7 @@ def reconcile(
                   f"P95 {s.to_provider.p95:,}; gain vs fee-for-service P5 "
                   f"{s.provider_gain.p5:,} P50 {s.provider_gain.p50:,} P95 "
                   f"{s.provider_gain.p95:,}; P(gain) {s.p_gain}, P(loss) {s.p_loss}")
+    _print_exported(exported)
 
 
 @app.command()
@@ -471,12 +511,15 @@ def compare(
 
     outcomes = _contract_outcomes([*contracts, *(extra or [])], year, simulate, seed)
     rows = comparison(outcomes)
+    exported = _export_outcomes(outcomes)
     if fmt is Format.json:
         sys.stdout.write(orjson.dumps({"comparison": rows,
                                        "contracts": [o.as_dict() for o in outcomes]},
                                       default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_exported(exported, to_stderr=True)
         return
     _emit(rows, fmt, f"Contracts compared, {outcomes[0].year if outcomes else ''}")
+    _print_exported(exported, to_stderr=fmt is not Format.table)
 
 
 @app.command()
@@ -529,6 +572,7 @@ def demo(
                                    replicates=simulate) if contracts.is_dir() else []
         path = write_report(wh, output / "report.html", title="medsynergy demo", loads=results,
                             contracts=outcomes)
+    exported = _export_outcomes(outcomes)  # the marts: written by measure() above
     if not contracts.is_dir():
         err.print(f"note: no contracts folder {contracts}: no contract reconciled "
                   "(--contracts DIR)", markup=False)
@@ -541,6 +585,7 @@ def demo(
               f"{sum(r.rows_loaded for r in results):,} + quarantined "
               f"{sum(r.rows_quarantined for r in results):,}")
     out.print(f"report written: {path}")
+    _print_exported(exported)
 
 
 @app.command()

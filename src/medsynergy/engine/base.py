@@ -84,6 +84,17 @@ class Warehouse(abc.ABC):
     def stage_batches(self, name: str, batches: pa.RecordBatchReader) -> ibis.Table:
         """Copy streamed Arrow batches into a temporary table called `name`."""
 
+    def stage_parquet(self, name: str, path: str, columns: Sequence[tuple[str, str, bool]],
+                      batches: Callable[[], pa.RecordBatchReader]) -> ibis.Table:
+        """A Parquet file as the temporary table `name`: row_number (1, 2, ... in file
+        order), then each (file column, name, as_text) column, cast to text when as_text.
+
+        By default the file is copied through `batches` (which yields exactly that); an
+        engine that reads Parquet itself may instead define a view over the file, which
+        saves copying a large file once more."""
+        del path, columns
+        return self.stage_batches(name, batches())
+
     def stage_arrow(self, name: str, data: pa.Table) -> ibis.Table:
         return self.stage_batches(name, pa.RecordBatchReader.from_batches(data.schema, data.to_batches()))
 

@@ -97,13 +97,32 @@ class DuckDBWarehouse(Warehouse):
             self.raw.unregister(view)
         return self.con.table(name)
 
+    def stage_parquet(self, name: str, path: str, columns: Sequence[tuple[str, str, bool]],
+                      batches: Callable[[], pa.RecordBatchReader]) -> ibis.Table:
+        # A view over the file, not a copy: DuckDB reads Parquet in parallel with
+        # projection pushdown, so each later pass reads just the columns it needs, and a
+        # file larger than memory is never held as a temporary table.
+        if any(n == "file_row_number" for _, n, _ in columns):
+            return self.stage_batches(name, batches())
+        cols = ", ".join(
+            f"CAST({_quote(src)} AS VARCHAR) AS {_quote(n)}" if as_text else f"{_quote(src)} AS {_quote(n)}"
+            for src, n, as_text in columns)
+        self.raw.execute(
+            f"CREATE OR REPLACE TEMP VIEW {_quote(name)} AS SELECT CAST(file_row_number + 1 AS "
+            f"BIGINT) AS row_number{', ' if cols else ''}{cols} FROM "
+            f"read_parquet({_literal(path)}, file_row_number = true)")
+        return self.con.table(name)
+
     def materialize(self, name: str, expr: ibis.Table) -> ibis.Table:
         self.raw.execute(f"CREATE OR REPLACE TEMP TABLE {_quote(name)} AS {self.sql(expr)}")
         return self.con.table(name)
 
     def drop_temporary(self, names: Iterable[str]) -> None:
+        views = {r[0] for r in self.raw.execute(
+            "SELECT view_name FROM duckdb_views() WHERE database_name = 'temp'").fetchall()}
         for n in names:
-            self.raw.execute(f"DROP TABLE IF EXISTS temp.main.{_quote(n)}")
+            kind = "VIEW" if n in views else "TABLE"
+            self.raw.execute(f"DROP {kind} IF EXISTS temp.main.{_quote(n)}")
 
     def apply(self, writes: Sequence[Write]) -> None:
         # One transaction: a crash or Ctrl-C before COMMIT leaves the file as it was

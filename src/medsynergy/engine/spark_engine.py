@@ -536,3 +536,12 @@ class SparkWarehouse(Warehouse):
         finally:
             self._unlock()
 
+    def export_parquet(self, name: str, path: str | Path, partition_by: str | None = None
+                       ) -> None:
+        """Write the current rows of table `name` as Parquet files into the new folder
+        `path`, split into Hive-style `<partition_by>=<value>/` folders when given
+        (`medsynergy.export`: `--out-parquet`). Decimals stay decimals."""
+        writer = self.session.table(name).write.mode("error")
+        if partition_by is not None:
+            writer = writer.partitionBy(partition_by)
+        writer.parquet(str(path))

@@ -35,9 +35,19 @@ from medsynergy.schema import Table, superseded_table
 ORIGIN = "_origin"  # 0: a row of this load; 1: a row already in the warehouse
 CONTENT = "_content"  # fingerprint of an incoming row's text, to tell copies from conflicts
 IS_REVERSAL = "_is_reversal"
+KEY_HASH = "_key_hash"
 DUP = "_duplicate_rule"
 # A stored row is identified by the load that wrote it and its row in that file.
 IDENTITY = ("load_id", "row_number")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """The rows of a load that passed the checks, three ways."""
+
+    rows: ir.Table  # every table column, typed
+    versions: ir.Table  # key, version columns, load_id, row_number, IS_REVERSAL, CONTENT
+    flags: ir.Table  # row_number, KEY_HASH, IS_REVERSAL (stored: cheap to read twice)
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,17 @@ class Collapsed:
     superseded: ir.Table  # new superseded rows (superseded-table columns)
     duplicates: ir.Table  # row_number, rule, message: incoming rows to quarantine
     temporary: tuple[str, ...]  # temp tables to drop afterwards
+    # True: no key of the load is in the warehouse, none comes twice and none is a
+    # reversal, so every incoming row is final and nothing else changes (no superseded
+    # rows, duplicates or rows to delete): the usual first load of a large file
+    fresh: bool = False
+
+
+def reversal(adjustment_type: ir.Value | None) -> ir.BooleanValue:
+    """Whether a line is a reversal, from its normalised adjustment_type_code."""
+    if adjustment_type is None:
+        return ibis.literal(False)
+    return (adjustment_type == "reversal").fill_null(False)
 
 
 def version_columns(table: Table) -> tuple[str, ...]:
@@ -63,24 +84,51 @@ def _key_text(t: ir.Table, key: Sequence[str]) -> ir.StringValue:
     return ibis.literal(", ").join(parts)
 
 
-def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
+def _like(t: ir.Table, schema: ibis.Schema) -> ir.Table:
+    """`t` with the types of `schema` (a stored table's timestamp(6) for a literal's
+    timestamp: same values, but set operations need equal schemas)."""
+    return t.select(**{c: t[c].cast(typ) for c, typ in schema.items()})
+
+
+def _is_fresh(wh: Warehouse, table: Table, flags: ir.Table,
+              replaced_load_ids: Sequence[str]) -> bool:
+    """Collapsed.fresh: decided on counts and on the stored flags, never on the rows."""
+    if replaced_load_ids or wh.count(table.name) or wh.count(superseded_table(table).name):
+        return False
+    if bool(wh.scalar(flags[IS_REVERSAL].any().fill_null(False))):
+        return False
+    repeated = flags.group_by(KEY_HASH).aggregate(n=flags.count()).filter(lambda t: t.n > 1)
+    return int(wh.scalar(repeated.count())) == 0
+
+
+def collapse(wh: Warehouse, table: Table, incoming: Incoming, load_id: str,
              replaced_load_ids: Sequence[str] = ()) -> Collapsed:
     """Versions of the keys in `incoming` (and of replaced loads) -> final and superseded rows.
 
-    `incoming` has the table's columns plus CONTENT. Versions are ranked on a narrow table
-    (key, version columns, identity) and the decisions joined back to the full rows, so the
-    window sorts move a few columns, not all of them. Every read of existing rows happens
-    here, into temporary tables, before any write: the writes then apply atomically.
+    Versions are ranked on a narrow table (key, version columns, identity) and the
+    decisions joined back to the full rows, so the window sorts move a few columns, not
+    all of them. Every read of existing rows happens here, into temporary tables, before
+    any write: the writes then apply atomically. A fresh load (Collapsed.fresh) skips all
+    of it: its rows are the final rows.
     """
     key = list(table.key)
     cols = list(table.column_names)
     vcols = list(version_columns(table))
     narrow = list(dict.fromkeys([*key, *vcols, *IDENTITY]))
     sup = superseded_table(table)
+    if _is_fresh(wh, table, incoming.flags, replaced_load_ids):
+        nothing = incoming.versions.filter(ibis.literal(False))
+        return Collapsed(
+            touched_keys=nothing.select(key), final=incoming.rows.select(cols),
+            superseded=incoming.rows.filter(ibis.literal(False)).select(
+                *cols, superseded_reason=ibis.null("string")),
+            duplicates=nothing.select("row_number", rule=ibis.null("string"),
+                                      message=ibis.null("string")),
+            temporary=(), fresh=True)
     current, older = wh.table(table.name), wh.table(sup.name)
     tmp = [f"_{n}_{load_id}" for n in ("touched", "existing", "versions", "decisions")]
 
-    touched = incoming.select(key)
+    touched = incoming.versions.select(key)
     if replaced_load_ids:
         old = list(replaced_load_ids)
         touched = touched.union(current.filter(current.load_id.isin(old)).select(key))
@@ -96,16 +144,15 @@ def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
     # Usually empty on a first load; copied now because the writes will delete these rows.
     existing = wh.materialize(tmp[1], existing_rows(current).union(existing_rows(older)))
 
-    def is_reversal(t: ir.Table) -> ir.BooleanValue:
-        if "adjustment_type_code" not in cols:
-            return ibis.literal(False)
-        return (t.adjustment_type_code == "reversal").fill_null(False)
-
-    versions = incoming.select(*narrow, **{ORIGIN: ibis.literal(0), IS_REVERSAL: is_reversal(incoming),
-                                           CONTENT: incoming[CONTENT].cast("int64")})
-    versions = versions.union(existing.select(
-        *narrow, **{ORIGIN: ibis.literal(1), IS_REVERSAL: is_reversal(existing),
-                    CONTENT: ibis.null("int64")}))
+    arriving = incoming.versions
+    versions = arriving.select(*narrow, **{ORIGIN: ibis.literal(0), IS_REVERSAL: arriving[IS_REVERSAL],
+                                           CONTENT: arriving[CONTENT].cast("int64")})
+    other = existing.select(
+        *narrow, **{ORIGIN: ibis.literal(1),
+                    IS_REVERSAL: reversal(existing.adjustment_type_code
+                                          if "adjustment_type_code" in cols else None),
+                    CONTENT: ibis.null("int64")})
+    versions = _like(versions, other.schema()).union(other)
 
     # Without version columns every incoming row is later than every stored one (rule 2),
     # even when both loads started within the same second: only incoming rows can tie.
@@ -151,7 +198,7 @@ def collapse(wh: Warehouse, table: Table, incoming: ir.Table, load_id: str,
             else_=ibis.literal("replaced"),
         ),
     ))
-    rows = incoming.select(cols).union(existing)
+    rows = _like(incoming.rows.select(cols), existing.schema()).union(existing)
     joined = rows.join(decisions, list(IDENTITY))
     final = joined.filter(joined._final).select(cols)
     superseded = joined.filter(~joined._final).select(*cols, superseded_reason=joined._reason)

@@ -18,11 +18,20 @@ import ibis
 import ibis.expr.types as ir
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from medsynergy.engine import Append, DeleteMatching, DeleteWhereIn, Warehouse
-from medsynergy.errors import InputFileError, MissingColumnsError
+from medsynergy.errors import InputFileError, MissingColumnsError, UnreadableFileError
 from medsynergy.ingest import sources
-from medsynergy.ingest.adjustments import CONTENT, collapse
+from medsynergy.ingest.adjustments import (
+    CONTENT,
+    IS_REVERSAL,
+    KEY_HASH,
+    Incoming,
+    collapse,
+    reversal,
+    version_columns,
+)
 from medsynergy.ingest.parse import clean
 from medsynergy.ingest.rules import Check, table_checks, typed_value
 from medsynergy.schema import (
@@ -30,6 +39,8 @@ from medsynergy.schema import (
     INPUT_TABLES,
     LOAD_LOG,
     QUARANTINE,
+    Column,
+    Kind,
     Role,
     Table,
     superseded_table,
@@ -79,14 +90,42 @@ def previous_loads(wh: Warehouse, sha: str, table: str, data_source: str | None)
 
 
 def _texts(table: Table, raw: ir.Table, source: str | None) -> dict[str, ir.StringValue]:
-    """The cleaned text of every input column (null where the file lacks the column)."""
+    """The cleaned text of every input column (null where the file lacks the column).
+
+    A native Parquet column's text is its value written out (no blank to trim)."""
     texts: dict[str, ir.StringValue] = {}
     for col in table.columns:
         if col.name == "data_source" and source is not None:
             texts[col.name] = ibis.literal(source)
         elif col.role is Role.INPUT or col.name == "data_source":
-            texts[col.name] = clean(raw[col.name]) if col.name in raw.columns else ibis.null("string")
+            if col.name not in raw.columns:
+                texts[col.name] = ibis.null("string")
+            elif raw[col.name].type().is_string():
+                texts[col.name] = clean(raw[col.name])
+            else:
+                texts[col.name] = raw[col.name].cast("string")
     return texts
+
+
+def _native_values(table: Table, raw: ir.Table) -> dict[str, ir.Value]:
+    """Typed values taken as they are from native Parquet columns (sources.native_type)
+    where the column's kind admits them without loss: a date for a date, an integer for
+    an integer, a decimal of at most 2 (amounts) or 3 (quantities) places, or an integer,
+    for a number. TRY_CAST: a value out of range is null, and the parse check reports it
+    as for a text that does not parse. Any other column goes through its text."""
+    out: dict[str, ir.Value] = {}
+    for col in table.columns:
+        if col.role is not Role.INPUT or col.name not in raw.columns:
+            continue
+        typ = raw[col.name].type()
+        ok = ((col.kind is Kind.DATE and typ.is_date())
+              or (col.kind is Kind.INTEGER and typ.is_integer())
+              or (col.kind in (Kind.MONEY, Kind.QUANTITY)
+                  and (typ.is_integer() or (typ.is_decimal() and typ.scale is not None
+                                            and typ.scale <= (2 if col.kind is Kind.MONEY else 3)))))
+        if ok:
+            out[col.name] = raw[col.name].try_cast(col.ibis_type)
+    return out
 
 
 def _first_error(checks: Sequence[Check], what: str) -> ir.Value:
@@ -103,11 +142,15 @@ def _raw_json(wh: Warehouse, raw: ir.Table, rows: ir.Table, name: str) -> ir.Tab
     """Staged (row_number, raw_row): the quarantined rows as read, as JSON objects.
 
     Built in Python from the few quarantined rows only, so the text is the same on every
-    engine (each engine's to_json formats differently).
+    engine (each engine's to_json formats differently). Native Parquet columns are
+    written as their text, as every value of a CSV is.
     """
     picked = wh.to_arrow(raw.semi_join(rows, "row_number").order_by("row_number"))
     numbers = picked.column("row_number").to_pylist()
-    data = picked.drop_columns(["row_number"]).to_pylist()
+    picked = picked.drop_columns(["row_number"])
+    picked = pa.table([c if c.type == pa.string() else pc.cast(c, pa.string())
+                       for c in picked.columns], names=picked.column_names)
+    data = picked.to_pylist()
     texts = [orjson.dumps(d).decode() for d in data]
     return wh.stage_arrow(name, pa.table({"row_number": pa.array(numbers, pa.int64()),
                                           "raw_row": pa.array(texts, pa.string())}))
@@ -156,150 +199,208 @@ def ingest_file(wh: Warehouse, path: str | Path, *, table: str | None = None,
     try:
         say(f"reading {path.name}")
         try:
-            raw = wh.stage_batches(staged, text.reader())
+            if text.source_names:  # Parquet: the engine may read the file in place
+                columns = [(src, c, c not in text.native)
+                           for src, c in zip(text.source_names, text.columns, strict=True)]
+                raw = wh.stage_parquet(staged, str(path), columns, text.reader)
+            else:
+                raw = wh.stage_batches(staged, text.reader())
+            rows_in = wh.count(staged)
         except Exception as exc:
             if text.error is not None:
                 raise text.error from exc
             raise
-        rows_in = wh.count(staged)
-
         say(f"checking {path.name}")
-        texts = _texts(target, raw, source)
-        values = {name: typed_value(target.column(name), t) for name, t in texts.items()}
-        # A check on a column the file lacks is a constant: it can never be broken.
-        checks = [c for c in table_checks(target, texts, values) if isinstance(c.broken, ir.Column)]
-        lineage = {
-            "file_name": ibis.literal(file_name),
-            "load_id": ibis.literal(load_id),
-            "ingest_datetime": ibis.literal(started, type="timestamp"),
-            "row_number": raw.row_number,
-        }
-        content = ibis.literal("\x1f").join(
-            [texts[c].fill_null("\x00") for c in sorted(texts) if c != "data_source"]
-        ).hash()
-        # One pass types every value and evaluates every check; later steps read its flags.
-        errors_ = [c for c in checks if c.is_error]
-        warns = [c for c in checks if not c.is_error]
-        first_error = ibis.cases(*((c.broken, ibis.literal(c.rule.name)) for c in errors_),
-                                 else_=ibis.null("string")) if errors_ else ibis.null("string")
-        temporary.append(f"_checked_{load_id}")
-        checked = wh.materialize(temporary[-1], raw.select(
-            **{c.name: (values[c.name] if c.name in values else lineage[c.name]).cast(c.ibis_type)
-               for c in target.columns},
-            **{CONTENT: content, ERROR_RULE: first_error},
-            **{f"_w{i}": c.broken for i, c in enumerate(warns)},
-        ))
-        typed = checked.filter(checked[ERROR_RULE].isnull())
-        bad = checked.filter(checked[ERROR_RULE].notnull()).select("row_number")
-        temporary.append(f"_errors_{load_id}")
-        errors = wh.materialize(temporary[-1], raw.semi_join(bad, "row_number").select(
-            "row_number", rule=_first_error(checks, "rule"), rules=_first_error(checks, "rules"),
-            message=_first_error(checks, "message"),
-        ))
+        try:
+            return _load(wh, target, raw, rows_in, file_name=file_name, sha=sha, source=source,
+                         replace=replace, earlier=earlier, load_id=load_id, started=started,
+                         ignored=ignored, temporary=temporary, say=say)
+        except Exception as exc:
+            if text.error is not None:
+                raise text.error from exc
+            if text.source_names and (reason := _parquet_damage(path)) is not None:
+                raise UnreadableFileError(str(path), f"unreadable Parquet file: {reason}") from exc
+            raise
+    finally:
+        wh.drop_temporary(temporary)
 
-        say(f"collapsing versions of {target.name}")
-        replaced = earlier if replace else []
-        col = collapse(wh, target, typed.select(*target.column_names, CONTENT), load_id, replaced)
-        temporary.extend(col.temporary)
-        dups = col.duplicates.select("row_number", "rule", rules=col.duplicates.rule,
-                                     message=col.duplicates.message)
+
+def _parquet_damage(path: Path) -> str | None:
+    """Why a Parquet file the engine read in place cannot be read, or None if it can.
+
+    Only on the error path: a file damaged past its footer (which sources.read_columns
+    has read) fails inside the engine, in the engine's words; reading it through Arrow
+    tells that damage from any other error, which is raised as it is."""
+    import pyarrow.parquet as pq
+
+    try:
+        for _ in pq.ParquetFile(str(path)).iter_batches():
+            pass
+    except (pa.ArrowException, OSError) as exc:
+        return str(exc)
+    return None
+
+
+def _load(wh: Warehouse, target: Table, raw: ir.Table, rows_in: int, *, file_name: str,
+          sha: str, source: str | None, replace: bool, earlier: list[str], load_id: str,
+          started: datetime, ignored: tuple[str, ...], temporary: list[str],
+          say: Progress) -> LoadResult:
+    """Check, collapse and write the staged rows `raw` of one file (ingest_file)."""
+    staged_raw = raw
+    raw, texts, values, native = _typed(target, raw, source)
+    # A check on a column the file lacks is a constant: it can never be broken.
+    checks = [c for c in table_checks(target, texts, values, native)
+              if isinstance(c.broken, ir.Column)]
+    lineage = {
+        "file_name": ibis.literal(file_name),
+        "load_id": ibis.literal(load_id),
+        "ingest_datetime": ibis.literal(started, type="timestamp"),
+        "row_number": raw.row_number,
+    }
+
+    def typed(c: Column) -> ir.Value:
+        return (values[c.name] if c.name in values else lineage[c.name]).cast(c.ibis_type)
+
+    errors_ = [c for c in checks if c.is_error]
+    warns = [c for c in checks if not c.is_error]
+    first_error = ibis.cases(*((c.broken, ibis.literal(c.rule.name)) for c in errors_),
+                             else_=ibis.null("string")) if errors_ else ibis.null("string")
+    # One narrow pass evaluates every check; later steps read its flags. The typed rows
+    # themselves are not stored here: they are computed again from the file as they are
+    # written (`wide`), so a large file is copied once, into its table, as by a bare copy.
+    key = list(target.key)
+    temporary.append(f"_checked_{load_id}")
+    checked = wh.materialize(temporary[-1], raw.select(
+        "row_number", **{ERROR_RULE: first_error, KEY_HASH: _key_hash([typed(target.column(k))
+                                                                      for k in key])},
+        **{IS_REVERSAL: reversal(values.get("adjustment_type_code"))},
+        **{f"_w{i}": c.broken for i, c in enumerate(warns)},
+    ))
+    good = checked.filter(checked[ERROR_RULE].isnull())
+    bad = checked.filter(checked[ERROR_RULE].notnull()).select("row_number")
+    temporary.append(f"_errors_{load_id}")
+    errors = wh.materialize(temporary[-1], raw.semi_join(bad, "row_number").select(
+        "row_number", rule=_first_error(checks, "rule"), rules=_first_error(checks, "rules"),
+        message=_first_error(checks, "message"),
+    ))
+    wide = raw.select(**{c.name: typed(c) for c in target.columns}).anti_join(bad, "row_number")
+    content = ibis.literal("\x1f").join(
+        [texts[c].fill_null("\x00") for c in sorted(texts) if c != "data_source"]).hash()
+    vcols = list(dict.fromkeys([*key, *version_columns(target)]))
+    versions = raw.select(
+        "row_number", load_id=lineage["load_id"],
+        **{c: typed(target.column(c)) for c in vcols if c not in ("row_number", "load_id")},
+        **{IS_REVERSAL: reversal(values.get("adjustment_type_code")), CONTENT: content},
+    ).anti_join(bad, "row_number")
+
+    say(f"collapsing versions of {target.name}")
+    replaced = earlier if replace else []
+    col = collapse(wh, target, Incoming(wide, versions, good), load_id, replaced)
+    temporary.extend(col.temporary)
+    dups = col.duplicates.select("row_number", "rule", rules=col.duplicates.rule,
+                                 message=col.duplicates.message)
+    if col.fresh:
+        quarantined = errors
+    else:
         temporary.append(f"_quarantined_{load_id}")
         quarantined = wh.materialize(temporary[-1], errors.union(dups))
 
-        # Findings on the rows that loaded; the flags say which checks fired, and the
-        # messages are built for the flagged rows only.
-        fired: list[tuple[int, Check]] = []
-        if warns:
-            sums = typed.aggregate([typed[f"_w{i}"].cast("int64").sum().name(f"c{i}")
-                                    for i in range(len(warns))])
-            counts = wh.to_arrow(sums).to_pylist()[0]
-            fired = [(i, c) for i, c in enumerate(warns) if (counts[f"c{i}"] or 0) > 0]
-        findings: ir.Table | None = None
-        for i, c in fired:
-            flagged = typed.filter(typed[f"_w{i}"]).select("row_number").anti_join(dups, "row_number")
-            rows = raw.semi_join(flagged, "row_number")
-            part = rows.select(
-                "row_number", rule=ibis.literal(c.rule.name), column_name=ibis.literal(c.column),
-                value=texts[c.column], message=c.message,
-            )
-            findings = part if findings is None else findings.union(part)
-
-        temporary.append(f"_qraw_{load_id}")
-        qraw = _raw_json(wh, raw, quarantined, temporary[-1])
-        q_rows = quarantined.join(qraw, "row_number").select(
-            load_id=ibis.literal(load_id), target_table=ibis.literal(target.name),
-            file_name=ibis.literal(file_name), row_number=quarantined.row_number,
-            rule=quarantined.rule, rules=quarantined.rules, message=quarantined.message,
-            raw_row=qraw.raw_row,
+    # Findings on the rows that loaded; the flags say which checks fired, and the
+    # messages are built for the flagged rows only.
+    fired: list[tuple[int, Check]] = []
+    if warns:
+        sums = good.aggregate([good[f"_w{i}"].cast("int64").sum().name(f"c{i}")
+                               for i in range(len(warns))])
+        counts = wh.to_arrow(sums).to_pylist()[0]
+        fired = [(i, c) for i, c in enumerate(warns) if (counts[f"c{i}"] or 0) > 0]
+    findings: ir.Table | None = None
+    for i, c in fired:
+        flagged = good.filter(good[f"_w{i}"]).select("row_number")
+        if not col.fresh:
+            flagged = flagged.anti_join(dups, "row_number")
+        rows = raw.semi_join(flagged, "row_number")
+        part = rows.select(
+            "row_number", rule=ibis.literal(c.rule.name), column_name=ibis.literal(c.column),
+            value=texts[c.column], message=c.message,
         )
-        temporary.append(f"_findings_{load_id}")
-        f_rows = None
-        if findings is not None:
-            f_rows = wh.materialize(temporary[-1], findings.select(
-                load_id=ibis.literal(load_id), target_table=ibis.literal(target.name),
-                file_name=ibis.literal(file_name), row_number=findings.row_number,
-                rule=findings.rule, column_name=findings.column_name, value=findings.value,
-                message=findings.message,
-            ))
+        findings = part if findings is None else findings.union(part)
 
+    temporary.append(f"_qraw_{load_id}")
+    qraw = _raw_json(wh, staged_raw, quarantined, temporary[-1])
+    q_rows = quarantined.join(qraw, "row_number").select(
+        load_id=ibis.literal(load_id), target_table=ibis.literal(target.name),
+        file_name=ibis.literal(file_name), row_number=quarantined.row_number,
+        rule=quarantined.rule, rules=quarantined.rules, message=quarantined.message,
+        raw_row=qraw.raw_row,
+    )
+    temporary.append(f"_findings_{load_id}")
+    f_rows = None
+    if findings is not None:
+        f_rows = wh.materialize(temporary[-1], findings.select(
+            load_id=ibis.literal(load_id), target_table=ibis.literal(target.name),
+            file_name=ibis.literal(file_name), row_number=findings.row_number,
+            rule=findings.rule, column_name=findings.column_name, value=findings.value,
+            message=findings.message,
+        ))
+
+    q_by_rule = _counts(wh, quarantined, "rule")
+    rows_quarantined = sum(q_by_rule.values())
+    if col.fresh:  # every row without an error is final
+        rows_final, rows_superseded = rows_in - rows_quarantined, 0
+    else:
         final_in = col.final.filter(col.final.load_id == load_id)
         sup_in = col.superseded.filter(col.superseded.load_id == load_id)
         rows_final = int(wh.scalar(final_in.count()))
         rows_superseded = int(wh.scalar(sup_in.count()))
-        q_by_rule = _counts(wh, quarantined, "rule")
-        f_by_rule = _counts(wh, f_rows, "rule") if f_rows is not None else {}
-        rows_quarantined = sum(q_by_rule.values())
-        n_findings = sum(f_by_rule.values())
-        if rows_in != rows_final + rows_superseded + rows_quarantined:
-            raise AssertionError(  # an internal error: the counts must reconcile
-                f"{file_name}: {rows_in} rows in but {rows_final} final + {rows_superseded} "
-                f"superseded + {rows_quarantined} quarantined"
-            )
+    f_by_rule = _counts(wh, f_rows, "rule") if f_rows is not None else {}
+    n_findings = sum(f_by_rule.values())
+    if rows_in != rows_final + rows_superseded + rows_quarantined:
+        raise AssertionError(  # an internal error: the counts must reconcile
+            f"{file_name}: {rows_in} rows in but {rows_final} final + {rows_superseded} "
+            f"superseded + {rows_quarantined} quarantined"
+        )
 
-        finished = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        log_row = pa.table({
-            "load_id": [load_id], "target_table": [target.name],
-            "data_source": [source if source is not None else _single_source(wh, typed)],
-            "file_name": [file_name], "file_sha256": [sha], "status": ["loaded"],
-            "rows_in": [rows_in], "rows_loaded": [rows_final + rows_superseded],
-            "rows_final": [rows_final], "rows_superseded": [rows_superseded],
-            "rows_quarantined": [rows_quarantined], "findings": [n_findings],
-            "started_at": pa.array([started], pa.timestamp("us")),
-            "finished_at": pa.array([finished], pa.timestamp("us")),
-        })
-        temporary.append(f"_log_{load_id}")
-        log_new = wh.stage_arrow(temporary[-1], log_row)
+    finished = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    log_row = pa.table({
+        "load_id": [load_id], "target_table": [target.name],
+        "data_source": [source if source is not None else _single_source(wh, wide)],
+        "file_name": [file_name], "file_sha256": [sha], "status": ["loaded"],
+        "rows_in": [rows_in], "rows_loaded": [rows_final + rows_superseded],
+        "rows_final": [rows_final], "rows_superseded": [rows_superseded],
+        "rows_quarantined": [rows_quarantined], "findings": [n_findings],
+        "started_at": pa.array([started], pa.timestamp("us")),
+        "finished_at": pa.array([finished], pa.timestamp("us")),
+    })
+    temporary.append(f"_log_{load_id}")
+    log_new = wh.stage_arrow(temporary[-1], log_row)
 
-        sup = superseded_table(target)
-        writes: list[Append | DeleteMatching | DeleteWhereIn] = [
-            DeleteMatching(target.name, col.touched_keys, target.key),
-            DeleteMatching(sup.name, col.touched_keys, target.key),
-        ]
-        if replaced:
-            log = wh.table(LOAD_LOG.name)
-            temporary.append(f"_oldlog_{load_id}")
-            old_log = wh.materialize(temporary[-1], log.filter(log.load_id.isin(replaced))
-                                     .mutate(status=ibis.literal("replaced")))
-            writes += [
-                DeleteWhereIn(target.name, "load_id", tuple(replaced)),
-                DeleteWhereIn(sup.name, "load_id", tuple(replaced)),
-                DeleteWhereIn(QUARANTINE.name, "load_id", tuple(replaced)),
-                DeleteWhereIn(DQ_FINDING.name, "load_id", tuple(replaced)),
-                DeleteWhereIn(LOAD_LOG.name, "load_id", tuple(replaced)),
-                Append(LOAD_LOG.name, wh.conform(old_log, LOAD_LOG.name)),
-            ]
+    sup = superseded_table(target)
+    writes: list[Append | DeleteMatching | DeleteWhereIn] = []
+    if not col.fresh:  # a fresh load's keys are in neither table
+        writes += [DeleteMatching(target.name, col.touched_keys, target.key),
+                   DeleteMatching(sup.name, col.touched_keys, target.key)]
+    if replaced:
+        log = wh.table(LOAD_LOG.name)
+        temporary.append(f"_oldlog_{load_id}")
+        old_log = wh.materialize(temporary[-1], log.filter(log.load_id.isin(replaced))
+                                 .mutate(status=ibis.literal("replaced")))
         writes += [
-            Append(target.name, wh.conform(col.final, target.name)),
-            Append(sup.name, wh.conform(col.superseded, sup.name)),
-            Append(QUARANTINE.name, wh.conform(q_rows, QUARANTINE.name)),
+            DeleteWhereIn(target.name, "load_id", tuple(replaced)),
+            DeleteWhereIn(sup.name, "load_id", tuple(replaced)),
+            DeleteWhereIn(QUARANTINE.name, "load_id", tuple(replaced)),
+            DeleteWhereIn(DQ_FINDING.name, "load_id", tuple(replaced)),
+            DeleteWhereIn(LOAD_LOG.name, "load_id", tuple(replaced)),
+            Append(LOAD_LOG.name, wh.conform(old_log, LOAD_LOG.name)),
         ]
-        if f_rows is not None:
-            writes.append(Append(DQ_FINDING.name, wh.conform(f_rows, DQ_FINDING.name)))
-        writes.append(Append(LOAD_LOG.name, wh.conform(log_new, LOAD_LOG.name)))
-        say(f"writing {target.name}")
-        wh.apply(writes)
-    finally:
-        wh.drop_temporary(temporary)
+    writes.append(Append(target.name, wh.conform(col.final, target.name)))
+    if not col.fresh:
+        writes.append(Append(sup.name, wh.conform(col.superseded, sup.name)))
+    writes.append(Append(QUARANTINE.name, wh.conform(q_rows, QUARANTINE.name)))
+    if f_rows is not None:
+        writes.append(Append(DQ_FINDING.name, wh.conform(f_rows, DQ_FINDING.name)))
+    writes.append(Append(LOAD_LOG.name, wh.conform(log_new, LOAD_LOG.name)))
+    say(f"writing {target.name}")
+    wh.apply(writes)
 
     return LoadResult(
         file_name, target.name, load_id, "replaced" if replaced else "loaded",
@@ -307,6 +408,36 @@ def ingest_file(wh: Warehouse, path: str | Path, *, table: str | None = None,
         rows_quarantined=rows_quarantined, findings=n_findings,
         quarantined_by_rule=q_by_rule, findings_by_rule=f_by_rule, ignored_columns=ignored,
     )
+
+
+def _typed(target: Table, raw: ir.Table, source: str | None) -> tuple[
+        ir.Table, dict[str, ir.StringValue], dict[str, ir.Value], frozenset[str]]:
+    """`raw` with each column's cleaned text, then its typed value, as columns of nested
+    selections; the texts and values as columns of it (literals where the file lacks the
+    column); the columns whose value is native.
+
+    Two levels so that each text is cleaned once and each value parsed once however many
+    checks read it (an expression used by several checks was otherwise computed in each).
+    """
+    texts = _texts(target, raw, source)
+    native = _native_values(target, raw)
+    first = raw.select("row_number", **{f"_t_{n}": t for n, t in texts.items()
+                                        if isinstance(t, ir.Column)},
+                       **{f"_n_{n}": v for n, v in native.items()})
+    texts = {n: first[f"_t_{n}"] if isinstance(t, ir.Column) else t for n, t in texts.items()}
+    values = {n: first[f"_n_{n}"] if n in native else typed_value(target.column(n), t)
+              for n, t in texts.items()}
+    second = first.select("row_number", *(c for c in first.columns if c.startswith("_t_")),
+                          **{f"_v_{n}": v for n, v in values.items() if isinstance(v, ir.Column)})
+    texts = {n: second[f"_t_{n}"] if isinstance(t, ir.Column) else t for n, t in texts.items()}
+    values = {n: second[f"_v_{n}"] if isinstance(v, ir.Column) else v for n, v in values.items()}
+    return second, texts, values, frozenset(native)
+
+
+def _key_hash(parts: Sequence[ir.Value]) -> ir.IntegerValue:
+    """A hash of a row's key: rows with equal keys have equal hashes (collapse's test of
+    whether any key comes twice; a collision only sends a load down the general path)."""
+    return ibis.literal("\x1f").join([p.cast("string").fill_null("\x00") for p in parts]).hash()
 
 
 def _single_source(wh: Warehouse, typed: ir.Table) -> str:

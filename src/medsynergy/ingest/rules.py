@@ -8,7 +8,7 @@ claim for a mistyped NPI would silently lower the cost of care.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -122,7 +122,7 @@ def typed_value(col: Column, text: ir.StringValue) -> ir.Value:
 
 
 def _column_checks(col: Column, text: ir.StringValue, typed: ir.Value,
-                   values: Mapping[str, ir.Value]) -> list[Check]:
+                   values: Mapping[str, ir.Value], native: bool = False) -> list[Check]:
     name = col.name
     present = text.notnull()
     checks: list[Check] = []
@@ -138,8 +138,9 @@ def _column_checks(col: Column, text: ir.StringValue, typed: ir.Value,
     if col.kind is Kind.MONEY:
         checks.append(Check(RULES["amount_unparsable"], name, present & typed.isnull(),
                             _says(f"{name} '", text, "' is not a finite amount within DECIMAL(18,2)")))
-        checks.append(Check(RULES["amount_rounded"], name, present & parse.has_sub_cent(text),
-                            _says(f"{name} '", text, "' has fractions of a cent; rounded to cents")))
+        if not native:  # a native value has at most two places (load._native_values)
+            checks.append(Check(RULES["amount_rounded"], name, present & parse.has_sub_cent(text),
+                                _says(f"{name} '", text, "' has fractions of a cent; rounded to cents")))
     if col.code_system == "npi":
         checks.append(Check(RULES["npi_invalid"], name, present & ~parse.npi_is_valid(text),
                             _says(f"{name} '", text, "' is not a valid NPI (10 digits, Luhn check)")))
@@ -163,12 +164,14 @@ def _column_checks(col: Column, text: ir.StringValue, typed: ir.Value,
 
 
 def table_checks(table: Table, texts: Mapping[str, ir.StringValue],
-                 values: Mapping[str, ir.Value]) -> list[Check]:
-    """Every check of `table`, given the cleaned text and typed value of each column."""
+                 values: Mapping[str, ir.Value], native: Collection[str] = ()) -> list[Check]:
+    """Every check of `table`, given the cleaned text and typed value of each column
+    (`native`: the columns whose value was read typed, not parsed from text)."""
     checks: list[Check] = []
     for col in table.columns:
         if col.role is Role.INPUT or col.name == "data_source":
-            checks.extend(_column_checks(col, texts[col.name], values[col.name], values))
+            checks.extend(_column_checks(col, texts[col.name], values[col.name], values,
+                                         col.name in native))
     for start, end in table.date_pairs:
         rule = RULES[DATE_PAIR_RULES.get((start, end), f"{end}_before_{start}")]
         broken = (values[end] < values[start]).fill_null(False)

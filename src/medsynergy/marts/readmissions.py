@@ -125,9 +125,12 @@ def _prefix_match(codes: ir.Table, key: str, rules: pa.Table) -> ir.Table:
     lengths = sorted({len(c) for c in _codes(rules)})
     cut = [codes.select(codes[key], _prefix=codes._code.substr(0, n)) for n in lengths]
     prefixes = cut[0].union(*cut[1:], distinct=True) if len(cut) > 1 else cut[0].distinct()
+    # One chunk: `rules` may be concatenated lists (several chunks), and PySpark's Arrow
+    # conversion of a multi-chunk string column fails under pandas 3 (local Spark then
+    # falls back to a slow row-by-row path; Spark Connect has no fallback and fails).
     r = ibis.memtable(pa.table({"_rule_code": rules.column("code"),
                                 "_group": rules.column("group"),
-                                "_weight": rules.column("weight")}))
+                                "_weight": rules.column("weight")}).combine_chunks())
     j = prefixes.join(r, prefixes._prefix == r._rule_code)
     return j.select(j[key], j._group, j._weight).distinct()
 
