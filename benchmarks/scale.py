@@ -27,7 +27,7 @@ and peak RSS (from `wait4`) are its own:
 - main job: `medsynergy demo --simulate 0` from the generated Parquet into a fresh
   warehouse: ingest + every mart + every example contract + report.
 
-Prints a table per size, writes OUT/bench_scale.json and the results page (machine,
+Prints a table per size, writes OUT/bench_scale-<sizes>.json and the results page (machine,
 versions, date, figures, budgets met or not). Not part of the test suite: `make bench`.
 """
 
@@ -70,7 +70,7 @@ class Stage:
 
 
 def child(name: str, cmd: list[str], *, capture: bool = False,
-          env: dict[str, str] | None = None) -> tuple[Stage, str]:
+          env: dict[str, str] | None = None, watch: Path | None = None) -> tuple[Stage, str]:
     """Run `cmd` as a child; its wall time and its own peak RSS (from wait4, so not the
     maximum over every child this process ever had). Fails loudly with the child's
     stderr: a benchmark of a failed stage is no figure."""
@@ -80,7 +80,16 @@ def child(name: str, cmd: list[str], *, capture: bool = False,
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out if capture else subprocess.DEVNULL,
                                 stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak_disk = 0
+        if watch is not None:  # the most disk the stage's files (and spill) took at once
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                peak_disk = max(peak_disk, du_mib(watch))
+                time.sleep(2)
+        else:
+            _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
     text = out_path.read_text() if capture else ""
@@ -89,7 +98,10 @@ def child(name: str, cmd: list[str], *, capture: bool = False,
     err_path.unlink()
     if proc.returncode != 0:
         sys.exit(f"stage {name} failed ({' '.join(cmd)}):\n{errors[-4000:]}")
-    return Stage(name, round(seconds, 2), round(usage.ru_maxrss / 1024)), text
+    stage = Stage(name, round(seconds, 2), round(usage.ru_maxrss / 1024))
+    if watch is not None:
+        stage.detail["peak_disk_mib"] = peak_disk
+    return stage, text
 
 
 def du_mib(path: Path) -> int:
@@ -158,6 +170,29 @@ def population(out: Path, label: str, seed: int) -> tuple[Path, Stage]:
                                   "measured": dt.date.today().isoformat(),
                                   "stage": asdict(stage)}, indent=2) + "\n")
     return data, stage
+
+
+def main_only(out: Path, label: str, seed: int) -> dict[str, Any]:
+    """Generation and the main job alone, with the disk they take (the 10M run)."""
+    data, gen = population(out, label, seed)
+    work = out / "work" / label
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    main_db = work / "main.duckdb"
+    st, _ = child("main job", [*CLI, "--db", str(main_db), "demo", "--data", str(data),
+                               "--out", str(work / "main"), "--simulate", "0"], watch=work)
+    st.detail["warehouse_mib"] = du_mib(main_db)
+    import duckdb
+
+    with duckdb.connect(str(main_db), read_only=True) as con:
+        rows = dict(con.execute(
+            "SELECT 'medical_claim', count(*) FROM medical_claim UNION ALL "
+            "SELECT 'member_months', count(*) FROM member_months").fetchall())
+    result = {"size": label, "member_years": round(rows["member_months"] / 12),
+              "medical_claim_lines": rows["medical_claim"], "input_mib": du_mib(data),
+              "stages": [asdict(gen), asdict(st)], "marts": [], "ratios": {}}
+    shutil.rmtree(work)
+    return result
 
 
 def bench_size(out: Path, label: str, seed: int, pandas: bool, each: bool) -> dict[str, Any]:
@@ -385,20 +420,25 @@ def main() -> None:
     ap.add_argument("--no-pandas-above", default="1M",
                     help="skip the pandas baseline for sizes above this one")
     ap.add_argument("--no-each", action="store_true", help="skip each mart alone")
+    ap.add_argument("--main-only", default="10M",
+                    help="sizes from this one up: generation and the main job only")
     args = ap.parse_args()
     labels = [s.strip() for s in args.sizes.split(",") if s.strip()]
-    for s in [*labels, args.no_pandas_above]:
+    for s in [*labels, args.no_pandas_above, args.main_only]:
         if s not in SIZES:
             sys.exit(f"unknown size {s!r}: choose from {', '.join(SIZES)}")
     info = machine()
     results = []
     for label in labels:
         sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {label} member-years...\n")
-        result = bench_size(args.out, label, args.seed,
-                            pandas=SIZES[label] <= SIZES[args.no_pandas_above],
-                            each=not args.no_each)
+        if SIZES[label] >= SIZES[args.main_only]:
+            result = main_only(args.out, label, args.seed)
+        else:
+            result = bench_size(args.out, label, args.seed,
+                                pandas=SIZES[label] <= SIZES[args.no_pandas_above],
+                                each=not args.no_each)
         results.append(result)
-        (args.out / "bench_scale.json").write_text(json.dumps(
+        (args.out / f"bench_scale-{'-'.join(labels)}.json").write_text(json.dumps(
             {**info, "results": results, "budgets": budgets(results)}, indent=2) + "\n")
     command = "make bench" if args.sizes == "10k,100k,1M" else \
         f"python benchmarks/scale.py --sizes {args.sizes}"

@@ -118,8 +118,15 @@ def local_session() -> SparkSession:
 
         if SparkContext._active_spark_context is not None:
             return SparkSession.active()
-        builder = SparkSession.builder.master(LOCAL_MASTER).appName("medsynergy")
-        for key, value in {**LOCAL_CONF, **SESSION_CONF}.items():
+        builder = SparkSession.builder.appName("medsynergy")
+        # Under spark-submit (which starts the JVM and hands the Python driver its gateway
+        # port) the master, memory and partitions are the submitter's: only the runtime
+        # settings results depend on are set. Elsewhere a local session of this machine.
+        submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+        conf = SESSION_CONF if submitted else {**LOCAL_CONF, **SESSION_CONF}
+        if not submitted:
+            builder = builder.master(LOCAL_MASTER)
+        for key, value in conf.items():
             builder = builder.config(key, value)
         try:
             session = builder.getOrCreate()
