@@ -451,6 +451,10 @@ def lines_in_categories(medical_claim: ir.Table, categories: Sequence[str]) -> i
     # took 219 of the 356 s of `measure` at 10k member-years on local Spark).
     ids = sorted(r.rule_id for r in (*RULES, RULE_OTHER) if r.category in wanted)
     r = rules.filter(ibis.ifelse(rules._n > 0, rules._sc_rule, ibis.null("string")).isin(ids))
+    # and so must the readers' filters on the category (utilisation's office visits):
+    # the decided columns read `_n` too
+    r = r.mutate(**{c: ibis.ifelse(r._n > 0, r[c], ibis.null("string"))
+                    for c in ("_sc_rule", "_sc_category", "_sc_group")})
     r = r.drop("_n").rename({c + "_r": c for c in RULE_INPUTS})
     lines = t.join(r, _same(t, r, RULE_INPUTS, "_r"))
     return lines.select(*KEY_COLUMNS, service_category=lines._sc_category,
