@@ -318,6 +318,11 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
     failed = (stage(result, "pandas baseline") or {}).get("detail", {}).get("failed")
     if pandas and ours and not failed:
         out["pandas baseline / PMPM + readmissions"] = round(pandas / ours, 1)
+        # the two marts alone, read from the warehouse where what they read is stored
+        alone = [m["detail"]["inside_seconds"] for m in result["marts"]
+                 if m["name"] in ("cost", "readmissions")]
+        if len(alone) == 2:
+            out["pandas baseline / (cost + readmissions alone)"] = round(pandas / sum(alone), 1)
     return out
 
 
@@ -350,8 +355,12 @@ def budgets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             add(f"ingest / bare copy, {r['size']}", ratio, BUDGET_INGEST_RATIO, "x")
         ratio = r["ratios"].get("pandas baseline / PMPM + readmissions")
         if ratio is not None:
-            add(f"pandas / (PMPM + readmissions), {r['size']}", ratio, BUDGET_PANDAS_RATIO, "x",
-                at_most=False)
+            add(f"pandas / (PMPM + readmissions with what they read), {r['size']}", ratio,
+                BUDGET_PANDAS_RATIO, "x", at_most=False)
+        ratio = r["ratios"].get("pandas baseline / (cost + readmissions alone)")
+        if ratio is not None:
+            add(f"pandas / (the two marts alone), {r['size']}", ratio, BUDGET_PANDAS_RATIO,
+                "x", at_most=False)
     return rows
 
 
@@ -453,6 +462,8 @@ def main() -> None:
     ap.add_argument("--no-pandas-above", default="1M",
                     help="skip the pandas baseline for sizes above this one")
     ap.add_argument("--no-each", action="store_true", help="skip each mart alone")
+    ap.add_argument("--render", type=Path, metavar="JSON",
+                    help="write the results page again from a run's JSON (no run)")
     ap.add_argument("--main-only", default="10M",
                     help="sizes from this one up: generation and the main job only")
     args = ap.parse_args()
@@ -460,6 +471,14 @@ def main() -> None:
     for s in [*labels, args.no_pandas_above, args.main_only]:
         if s not in SIZES:
             sys.exit(f"unknown size {s!r}: choose from {', '.join(SIZES)}")
+    if args.render is not None:
+        saved = json.loads(args.render.read_text())
+        runs = saved["results"]
+        for r in runs:
+            r["ratios"] = ratios(r) if r["stages"] else r["ratios"]
+        args.results.write_text(markdown(runs, saved, saved.get("command", "make bench")))
+        sys.stdout.write(args.results.read_text())
+        return
     info = machine()
     results: list[dict[str, Any]] = []
     for label in labels:
