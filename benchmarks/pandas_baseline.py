@@ -23,11 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-MEDICAL = ["claim_id", "person_id", "payer", "plan", "claim_type", "bill_type_code",
-           "place_of_service_code", "revenue_center_code", "claim_start_date",
-           "claim_end_date", "admission_date", "discharge_date", "paid_amount"]
+MEDICAL = ["person_id", "payer", "plan", "claim_type", "bill_type_code",
+           "place_of_service_code", "revenue_center_code", "claim_start_date", "paid_amount"]
+STAYS = ["claim_id", "person_id", "claim_type", "bill_type_code", "claim_start_date",
+         "claim_end_date", "admission_date", "discharge_date"]
 ELIGIBILITY = ["person_id", "payer", "plan", "enrollment_start_date", "enrollment_end_date"]
 
 
@@ -57,8 +60,11 @@ def service_category(med: pd.DataFrame) -> pd.Series:
         pos == "11",
     ]
     labels = ["acute inpatient", "emergency department", "outpatient hospital",
-              "skilled nursing", "office visit"]
-    return pd.Series(np.select(conditions, labels, default="other"), index=med.index)
+              "skilled nursing", "office visit", "other"]
+    # codes, not strings: np.select over strings makes a fixed-width text array (80 bytes
+    # a line)
+    codes = np.select(conditions, list(range(5)), default=5).astype(np.int8)
+    return pd.Series(pd.Categorical.from_codes(codes, labels), index=med.index)
 
 
 def pmpm_by_category(med: pd.DataFrame, mm: pd.DataFrame) -> pd.DataFrame:
@@ -99,15 +105,22 @@ def readmissions(med: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     data = Path(sys.argv[1])
     t0 = time.perf_counter()
-    # through Arrow: dates as datetime64 (not Python date objects) and text columns as
-    # categories, as an analyst who has met a large file would (plain read_parquet of
-    # the 47M lines of 1M member-years ran out of 24 GiB)
-    med = pq.read_table(data / "medical_claim.parquet", columns=MEDICAL).to_pandas(
-        date_as_object=False, strings_to_categorical=True)
+    # through Arrow: dates as datetime64 and amounts as floats (not Python date and
+    # Decimal objects), text as categories, and the stay columns of institutional lines
+    # only, as an analyst who has met a large file would (plain read_parquet of the 47M
+    # lines of 1M member-years ran out of 24 GiB)
+    path = data / "medical_claim.parquet"
+    table = pq.read_table(path, columns=MEDICAL)
+    table = table.set_column(table.schema.get_field_index("paid_amount"), "paid_amount",
+                             pc.cast(table["paid_amount"], pa.float64()))
+    med = table.to_pandas(date_as_object=False, strings_to_categorical=True)
+    del table
+    inst = pq.read_table(path, columns=STAYS, filters=[("claim_type", "=", "institutional")]
+                         ).to_pandas(date_as_object=False)
     elig = pq.read_table(data / "eligibility.parquet", columns=ELIGIBILITY).to_pandas(
         date_as_object=False, strings_to_categorical=True)
     mm = member_months(elig)
-    stays = readmissions(med)  # first: it needs a few columns of a few rows
+    stays = readmissions(inst)
     pmpm = pmpm_by_category(med, mm)
     claim_lines = len(med)
     del med
