@@ -65,6 +65,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,11 +287,33 @@ def _value(v: Any) -> Any:
     return v
 
 
-def rows(table: pa.Table) -> tuple[list[str], collections.Counter[tuple[Any, ...]]]:
+BATCH = 50_000  # rows turned into Python values at a time
+
+
+def _tuples(table: pa.Table) -> Iterator[tuple[Any, ...]]:
+    for batch in table.to_batches(BATCH):
+        for r in batch.to_pylist():
+            yield tuple(_value(v) for v in r.values())
+
+
+def rows(table: pa.Table) -> tuple[list[str], collections.Counter[int]]:
+    """The comparable columns, and how many rows have each row's hash (a multiset of
+    rows in bounded memory: holding 4.7M rows of 160 values as Python tuples took 15 GB
+    at 100k member-years and was killed; two different rows with one 64-bit hash are
+    vanishingly unlikely, and the differing rows are found again by their hashes)."""
     table = table.drop_columns([c for c in VOLATILE if c in table.column_names])
-    counter: collections.Counter[tuple[Any, ...]] = collections.Counter(
-        tuple(_value(v) for v in r.values()) for r in table.to_pylist())
-    return table.column_names, counter
+    return table.column_names, collections.Counter(hash(t) for t in _tuples(table))
+
+
+def _rows_with(table: pa.Table, hashes: set[int]) -> list[tuple[Any, ...]]:
+    table = table.drop_columns([c for c in VOLATILE if c in table.column_names])
+    found = []
+    for t in _tuples(table):
+        if hash(t) in hashes:
+            found.append(t)
+            if len(found) >= SHOW_ROWS:
+                break
+    return found
 
 
 @dataclass
@@ -339,8 +362,8 @@ def compare_table(name: str, kind: str, duck: pa.Table, spark: pa.Table) -> Tabl
                    f"{sum(only_s.values()):,} only on spark")
     return TableResult(
         name, kind, duck.num_rows, problem is None, problem, notes,
-        [_show(r) for r in sorted(only_d, key=repr)[:SHOW_ROWS]],
-        [_show(r) for r in sorted(only_s, key=repr)[:SHOW_ROWS]])
+        [_show(r) for r in _rows_with(duck, set(only_d))] if only_d else [],
+        [_show(r) for r in _rows_with(spark, set(only_s))] if only_s else [])
 
 
 def json_diff(a: Any, b: Any, path: str = "$") -> list[str]:
@@ -427,16 +450,17 @@ def main() -> int:
     marts = [m.name for m in MARTS if m.persist]
     canonical = [t.name for t in ALL_TABLES]
     not_stored = [m for m in marts if catalog.get(m) is None]
-    duck = duckdb_tables(work / "duckdb" / "wh.duckdb", canonical + marts)
     results: list[TableResult] = []
-    for name in canonical + marts:
+    for name in canonical + marts:  # one table at a time: memory stays at one table
         kind = "canonical" if name in canonical else "mart"
+        duck = duckdb_tables(work / "duckdb" / "wh.duckdb", [name])[name]
         if name in not_stored:
-            results.append(TableResult(name, kind, duck[name].num_rows, False,
+            results.append(TableResult(name, kind, duck.num_rows, False,
                                        "not stored on spark"))
             continue
-        spark = spark_table(spark_root, catalog, name, duck[name].schema)
-        results.append(compare_table(name, kind, duck[name], spark))
+        spark = spark_table(spark_root, catalog, name, duck.schema)
+        results.append(compare_table(name, kind, duck, spark))
+        del duck, spark
 
     # -- contracts
     contract_problems: list[str] = []
@@ -463,10 +487,11 @@ def main() -> int:
 
     # -- summary
     by_mart = spark_mart_seconds(spark_root, catalog, marts)
-    member_months = duck["member_months"].num_rows
+    member_months = next(r.rows for r in results if r.name == "member_months")
+    claim_lines = next(r.rows for r in results if r.name == "medical_claim")
     bad = [r for r in results if not r.matches]
     say(f"\npopulation: {member_months:,} member-months = {member_months / 12:,.0f} "
-          f"member-years; {duck['medical_claim'].num_rows:,} medical claim lines")
+          f"member-years; {claim_lines:,} medical claim lines")
     say(f"{'step':<11}" + "".join(f"{e + ' s':>10}{e + ' peak MiB':>18}" for e in ENGINES))
     for name in steps["duckdb"]:
         say(f"{name:<11}" + "".join(
@@ -505,7 +530,7 @@ def main() -> int:
         "spark": args.spark_remote or "local[2]",
         "population": {"member_months": member_months,
                        "member_years": round(member_months / 12, 1),
-                       "medical_claim_rows": duck["medical_claim"].num_rows},
+                       "medical_claim_rows": claim_lines},
         "memory_figures": {
             "wait4_maxrss_mib": "peak RSS of the CLI process from wait4 (Python side; the "
                                 "JVM is never waited for, so not included)",

@@ -34,10 +34,11 @@ def test_spark_submit_settings_win(tmp_path: Path) -> None:
     driver.write_text(DRIVER)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    out = subprocess.run(
+    done = subprocess.run(
         [str(submit), "--master", "local[1]", "--conf", "spark.ui.enabled=false",
          "--conf", "spark.sql.shuffle.partitions=7", str(driver)],
-        env=env, capture_output=True, text=True, timeout=300, check=True).stdout
-    result = [line for line in out.splitlines() if line.startswith("RESULT")]
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
     # the submitter's master and partitions; the engine's session setting still applied
     assert result == ["RESULT local[1] 7 UTC"]
