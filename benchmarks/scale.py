@@ -416,7 +416,14 @@ def markdown(results: list[dict[str, Any]], info: dict[str, str], command: str) 
                          + (" (cached)" if s["detail"].get("cached") else "")
                          + (" (failed)" if s["detail"].get("failed") else ""))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    keys = [k for k in results[-1]["ratios"] if "/ bare scan" not in k or k.startswith("marts")]
+    failed = [(r["size"], st["name"], st["peak_mib"], st["detail"]["failed"])
+              for r in results for st in r["stages"] if st["detail"].get("failed")]
+    if failed:
+        lines += ["", "Stages that did not complete (no figure; the ratios skip them): " + "; ".join(
+            f"{size} {name} ({why}, peak {peak:,} MiB: exit -9 is the kernel's out-of-memory "
+            "kill)" for size, name, peak, why in failed) + "."]
+    keys = list(dict.fromkeys(k for r in results for k in r["ratios"]
+                              if "/ bare scan" not in k or k.startswith("marts")))
     lines += ["", "Ratios to the lower bounds, measured on the same files in the same run:", "",
               "| ratio | " + " | ".join(sizes) + " |", "|---|" + "---:|" * len(sizes)]
     for k in keys:
