@@ -32,13 +32,17 @@ def test_spark_submit_settings_win(tmp_path: Path) -> None:
         pytest.skip("pyspark's spark-submit is not installed next to this Python")
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    # none of this process's Spark variables: the suite's own session has set some (a
+    # gateway to its JVM), and a driver that inherits them fails
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SPARK", "PYSPARK", "_PYSPARK"))}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     done = subprocess.run(
         [str(submit), "--master", "local[1]", "--conf", "spark.ui.enabled=false",
          "--conf", "spark.sql.shuffle.partitions=7", str(driver)],
         env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
     result = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
     # the submitter's master and partitions; the engine's session setting still applied
     assert result == ["RESULT local[1] 7 UTC"]
