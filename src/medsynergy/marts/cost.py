@@ -165,49 +165,8 @@ SPEND_COLUMNS = (
 LEVEL_CATEGORY, LEVEL_OUTSIDE, LEVEL_PERSON_YEAR = "category", "outside", "person_year"
 
 
-def _enrolled_by_person_year(medical_claim: ir.Table, pharmacy_lines: ir.Table,
-                             member_months: ir.Table) -> ir.Table:
-    """The enrolled lines (a member-month of the line's own payer and plan in its month)
-    summed per person x year, read from the claim tables themselves: the same lines and
-    amounts as claim_lines gives (the service category adds columns, not rows), without
-    the categories this sum does not use.
-
-    Why not from the categorised, matched lines that the other levels read: DuckDB 2.0
-    runs those as one CTE with two consumers (STREAMING_FANOUT) and buffers the lines
-    for the second reader. At 10M member-years (540M lines) that buffer spilled more
-    than 34 GB and filled the disk; this reader shares no subplan with the other, so each
-    streams."""
-    m = medical_claim
-    med = m.select(
-        person_id=m.person_id.cast("string"), payer=m.payer.cast("string"),
-        plan=m.plan.cast("string"),
-        service_date=ibis.coalesce(m.claim_line_start_date, m.claim_start_date).cast("date"),
-        paid_amount=m.paid_amount.cast(MONEY), allowed_amount=m.allowed_amount.cast(MONEY),
-        _pharmacy=ibis.literal(0, COUNT))
-    p = pharmacy_lines
-    rx = p.select(
-        person_id=p.person_id.cast("string"), payer=p.payer.cast("string"),
-        plan=p.plan.cast("string"), service_date=p.dispensing_date.cast("date"),
-        paid_amount=p.paid_amount.cast(MONEY), allowed_amount=p.allowed_amount.cast(MONEY),
-        _pharmacy=ibis.literal(1, COUNT))
-    both = med.union(rx, distinct=False)
-    both = both.mutate(_month=_month_start(both.service_date),
-                       year=both.service_date.year().cast(COUNT),
-                       _payer_key=null_safe(both.payer), _plan_key=null_safe(both.plan))
-    mm = member_months
-    # member_months has one row per person x payer x plan x month (its key): an inner
-    # join keeps each line at most once, as the left join's _enrolled = 1 does
-    keys = mm.select(_y_person=mm.person_id, _y_payer=null_safe(mm.payer),
-                     _y_plan=null_safe(mm.plan), _y_month=mm.month_start_date)
-    e = both.join(keys, [both.person_id == keys._y_person, both._payer_key == keys._y_payer,
-                         both._plan_key == keys._y_plan, both._month == keys._y_month])
-    return e.group_by(["person_id", "year"]).aggregate(
-        claim_lines=e.count().cast(COUNT), pharmacy_lines=e._pharmacy.sum().cast(COUNT),
-        paid_amount=money_sum(e.paid_amount), allowed_amount=money_sum(e.allowed_amount))
-
-
-def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table,
-                 medical_claim: ir.Table | None = None) -> ir.Table:
+def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
+                 ) -> ir.Table:
     """Medical and pharmacy lines matched to enrollment once, summed at three levels
     (`level`); the cost marts and `kpis` all read this one table.
 
@@ -278,16 +237,10 @@ def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_month
                                           outside.month_start_date == covered._pm_month])
     outside = outside.mutate(level=ibis.literal(LEVEL_OUTSIDE),
                              enrolled_other_coverage_flag=outside._any.fill_null(0).cast(COUNT))
+    e = j.filter(j._enrolled == 1)
     # person_year: the enrolled lines, plus the outside sums of months covered otherwise
-    # (`medical_claim`, the table service_lines categorise, when given: the mart does;
-    # _enrolled_by_person_year says why)
     year_keys = ["person_id", "year"]
-    if medical_claim is not None:
-        enrolled = _enrolled_by_person_year(medical_claim, pharmacy_lines, member_months)
-    else:
-        e = j.filter(j._enrolled == 1)
-        enrolled = e.group_by(year_keys).aggregate(**sums(e))
-    py_parts = [enrolled,
+    py_parts = [e.group_by(year_keys).aggregate(**sums(e)),
                 outside.filter(outside.enrolled_other_coverage_flag == 1).select(
                     *year_keys, "claim_lines", "pharmacy_lines", "paid_amount",
                     "allowed_amount")]
