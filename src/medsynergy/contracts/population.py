@@ -87,26 +87,22 @@ def enrolled_lines(tables: Tables, year: int | None, population: Population) -> 
     return j.select(*lines.columns)
 
 
-def category_spend(tables: Tables, population: Population, year: int | None = None
-                   ) -> ir.Table:
+def category_spend(tables: Tables, population: Population) -> ir.Table:
     """The enrolled lines of the population summed per person x payer x plan x year x
     service category (paid and allowed): every amount a contract sums per member-year is
     linear in a line's category and its paid or allowed amount, so it sums these rows
     exactly as it would sum the lines.
 
-    One pass over the lines of `year` (None: every year) serves every contract and
-    population of a run: with a `CachedTables` source (contracts.run) the sums of every
-    enrolled line of the year are computed once, by payer and plan, and each population
-    takes its payers and plans from them. One year at a time, not every year at once:
-    the join of the lines to the member-months and the sums then hold a third as much
-    (at 10M member-years every year at once spilled more than 30 GB)."""
+    One pass over the lines serves every contract, population and year of a run: with a
+    `CachedTables` source (contracts.run) the sums of every enrolled line are computed
+    once, by payer and plan, and each population takes its payers and plans from them."""
     memo = getattr(tables, "memo", None)
     run = getattr(tables, "run", None)
-    key = ("category_spend", year)
+    key = ("category_spend",)
     if memo is not None and key in memo:
         t: ir.Table = memo[key]
     else:
-        lines = enrolled_lines(tables, year, Population())
+        lines = enrolled_lines(tables, None, Population())
         t = lines.group_by(["person_id", "payer", "plan", "year", "service_category",
                             "service_category_group"]).aggregate(
             paid_amount=lines.paid_amount.sum().cast(TOTAL),
@@ -191,7 +187,8 @@ def member_years(tables: Tables, year: int, population: Population,
                         "enrollment_type", "risk_score", "attributed_tin")
     if not amounts:
         return out
-    lines = category_spend(tables, population, year)
+    lines = category_spend(tables, population)
+    lines = lines.filter(lines.year == year)
     values = {name: f(lines) for name, f in amounts.items()}
     types = {name: _sum_type(v) for name, v in values.items()}
     sums = lines.group_by(_s_person=lines.person_id).aggregate(
