@@ -248,12 +248,7 @@ def _load(wh: Warehouse, target: Table, raw: ir.Table, rows_in: int, *, file_nam
     """Check, collapse and write the staged rows `raw` of one file (ingest_file)."""
     staged_raw = raw
     raw, texts, values, native = _typed(target, raw, source)
-    # A check on a column the file lacks can never be broken: its text is a null literal
-    # (a code's shape check still reads the declared code type, so it is a column
-    # expression, but one that is always false). Dropped, not evaluated on every row.
-    absent = {n for n, t in texts.items() if not isinstance(t, ir.Column)}
-    checks = [c for c in table_checks(target, texts, values, native)
-              if isinstance(c.broken, ir.Column) and c.column not in absent]
+    checks = live_checks(target, texts, values, native)
     lineage = {
         "file_name": ibis.literal(file_name),
         "load_id": ibis.literal(load_id),
@@ -437,6 +432,18 @@ def _typed(target: Table, raw: ir.Table, source: str | None) -> tuple[
     return second, texts, values, frozenset(native)
 
 
+def live_checks(target: Table, texts: dict[str, ir.StringValue], values: dict[str, ir.Value],
+                native: frozenset[str]) -> list[Check]:
+    """The checks of `target` that a file can break, in the order the load numbers them.
+
+    A check on a column the file lacks can never be broken: its text is a null literal
+    (a code's shape check still reads the declared code type, so it is a column
+    expression, but one that is always false). Dropped, not evaluated on every row."""
+    absent = {n for n, t in texts.items() if not isinstance(t, ir.Column)}
+    return [c for c in table_checks(target, texts, values, native)
+            if isinstance(c.broken, ir.Column) and c.column not in absent]
+
+
 #: Warning flags per mask column: one bit each, below the sign bit of a BIGINT.
 MASK_BITS = 62
 
@@ -446,7 +453,7 @@ def _warn_masks(warns: Sequence[Check]) -> dict[str, ir.IntegerValue]:
     mask i // MASK_BITS is warning i), not one BOOLEAN column per warning: the check pass
     stores a row for every input row, and each stored column costs about as much to write
     as a column of the table itself (DuckDB 2.0: ~25 ns a value, null or not). A claim
-    line has some 60 warning checks; they now take one column. A null flag (a check on
+    line has some 60 warning checks; they take one or two columns. A null flag (a check on
     a null value) is not set, as it was not counted before."""
     masks: dict[str, ir.IntegerValue] = {}
     for m in range(0, len(warns), MASK_BITS):
