@@ -120,35 +120,28 @@ def du_mib(path: Path) -> int:
 
 # --- the stages a child runs through this same script --------------------------------
 
-def bare_copy(data: Path, db: Path) -> None:
-    import duckdb
+def bare_copy(data: Path, db: Path, canonical: bool = False) -> None:
+    """The least any ingest can cost: each input file copied into a fresh database file by
+    `CREATE TABLE AS SELECT * FROM read_parquet(...)`.
 
-    db.unlink(missing_ok=True)
-    with duckdb.connect(str(db)) as con:
-        for name in INPUTS:
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM "
-                        f"read_parquet('{data / (name + '.parquet')}')")
-        con.execute("CHECKPOINT")
-    sys.stdout.write(json.dumps({"database_mib": du_mib(db)}) + "\n")
-    db.unlink()
-
-
-def bare_copy_wide(data: Path, db: Path) -> None:
-    """The bare copy into the warehouse's own tables: each file's columns inserted into its
-    canonical table (the Tuva input layer: 150 columns for a claim line, most of them
+    `canonical`: into the warehouse's own tables instead, each file's columns inserted into
+    its canonical table (the Tuva input layer: 150 columns for a claim line, most of them
     absent from a given file and so null). DuckDB 2.0 writes a column of nulls at about
     the cost of a column of values, so this is the least a load into those tables can
-    cost: a second lower bound, beside the bare copy of the file's own columns."""
+    cost: a second lower bound."""
     import duckdb
     import pyarrow.parquet as pq
 
-    from medsynergy.schema import table as canonical
+    from medsynergy.schema import table as canonical_table
 
     db.unlink(missing_ok=True)
     with duckdb.connect(str(db)) as con:
         for name in INPUTS:
-            target = canonical(name)
             path = data / (name + ".parquet")
+            if not canonical:
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{path}')")
+                continue
+            target = canonical_table(name)
             con.execute(target.ddl(f'"{name}"'))
             have = [n for n in pq.read_schema(str(path)).names if n in target.column_names]
             cols = ", ".join(f'"{n}"' for n in have)
@@ -491,10 +484,8 @@ def markdown(results: list[dict[str, Any]], info: dict[str, str], command: str) 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in {"bare-copy", "bare-copy-wide", "bare-scan", "mart"}:
         what, rest = sys.argv[1], sys.argv[2:]
-        if what == "bare-copy":
-            bare_copy(Path(rest[0]), Path(rest[1]))
-        elif what == "bare-copy-wide":
-            bare_copy_wide(Path(rest[0]), Path(rest[1]))
+        if what in ("bare-copy", "bare-copy-wide"):
+            bare_copy(Path(rest[0]), Path(rest[1]), canonical=what == "bare-copy-wide")
         elif what == "bare-scan":
             bare_scan(Path(rest[0]))
         else:

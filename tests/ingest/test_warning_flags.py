@@ -17,7 +17,7 @@ from .conftest import fetch, medical_row, write_csv
 
 MEDICAL = canonical("medical_claim")
 FINDING = ["row_number", "rule", "column_name", "value"]
-EVERY_INPUT = [c.name for c in MEDICAL.columns if c.role is Role.INPUT or c.name == "data_source"]
+EVERY_INPUT = [c.name for c in MEDICAL.columns if c.role is Role.INPUT]  # data_source: --source
 
 
 def _warning_checks(columns: list[str]) -> list[str]:
@@ -32,7 +32,7 @@ def _warning_checks(columns: list[str]) -> list[str]:
 
 
 def test_a_claim_line_with_every_column_has_more_warnings_than_one_mask_holds() -> None:
-    checks = _warning_checks([c for c in EVERY_INPUT if c != "data_source"])
+    checks = _warning_checks(EVERY_INPUT)
     assert len(checks) > MASK_BITS
     # the last ones are on the last diagnosis and procedure columns: in the second mask
     assert checks.index("procedure_code_shape:procedure_code_25") >= MASK_BITS
@@ -52,7 +52,7 @@ def test_warnings_in_both_masks_are_counted_and_reported(wh: Warehouse, tmp_path
     rows = [medical_row("C1"), medical_row("C2", **bad), medical_row("C3", procedure_code_type="icd-10-pcs",
                                                                      procedure_code_25="BAD")]
     path = write_csv(tmp_path / "medical_claim.csv", rows,
-                     columns=[c for c in EVERY_INPUT if c != "data_source"])
+                     columns=EVERY_INPUT)
     res = ingest_file(wh, path, source="test")
     assert res.rows_final == 3
     assert res.findings_by_rule == {"diagnosis_code_shape": 1, "npi_invalid": 1,
@@ -71,7 +71,7 @@ def test_a_narrow_file_gets_the_findings_a_wide_one_gets(wh: Warehouse, tmp_path
             medical_row("C2", rendering_npi="1234567893")]
     narrow = write_csv(tmp_path / "narrow" / "medical_claim.csv", rows)
     wide = write_csv(tmp_path / "wide" / "medical_claim.csv", rows,
-                     columns=[c for c in EVERY_INPUT if c != "data_source"])
+                     columns=EVERY_INPUT)
     a = ingest_file(wh, narrow, source="narrow")
     b = ingest_file(wh, wide, source="wide")
     assert a.findings_by_rule == b.findings_by_rule == {"npi_invalid": 1, "value_unparsable": 1}
