@@ -25,6 +25,9 @@ from medsynergy.contracts.population import (
     line_amount,
     member_years,
 )
+from medsynergy.contracts.run import check_spend_levels
+from medsynergy.errors import UserError
+from medsynergy.marts.registry import build, mart
 
 YEAR = 2024
 
@@ -164,7 +167,15 @@ def world(members: Sequence[dict[str, Any]], medical: Sequence[dict[str, Any]] =
          "risk": memtable(RISK_T, risk),
          "attribution": memtable(ATTRIBUTION_T, attribution),
          "kpis": memtable(KPIS_T, kpis)}
-    return t.__getitem__
+    return with_spend(t)
+
+
+def with_spend(t: dict[str, ibis.Table]) -> Tables:
+    """The lookup of `t` plus the member_spend mart built from its lines and member-months
+    (the contracts read their spend from it), as `measure` stores it."""
+    def lines(name: str) -> ibis.Table:
+        return build(mart(name), t.__getitem__) if name == "service_category" else t[name]
+    return {**t, "member_spend": build(mart("member_spend"), lines)}.__getitem__
 
 
 # -- the population ------------------------------------------------------------------------
@@ -364,3 +375,16 @@ def test_member_months_without_claims_tables_rows(run: Run) -> None:
         {"person_id": "X", "member_months": 12, "age": 73, "sex": "F", "dual_flag": 0,
          "enrollment_type": "aged_nondual", "risk_score": None, "attributed_tin": None,
          "spend": D("0.00")}]
+
+
+def test_marts_without_person_category_spend_are_refused(run: Run, tables: Tables) -> None:
+    """A member_spend built before its 'person_category' level would give every contract no
+    spend: the run stops and asks for `measure`, rather than settle on zeros."""
+    check_spend_levels(tables, run)  # the current mart: accepted
+    spend = tables("member_spend")
+    old = spend.filter(spend.level != "person_category")
+    stale = {n: tables(n) for n in ("member_months", "risk", "attribution", "kpis")}
+    with pytest.raises(UserError, match="run `medsynergy measure` again"):
+        check_spend_levels({**stale, "member_spend": old}.__getitem__, run)
+    # an empty warehouse (no member-years at all) is not stale
+    check_spend_levels({"member_spend": old.filter(old.level == "none")}.__getitem__, run)

@@ -17,6 +17,7 @@ from medsynergy.marts.cost import (
     cost,
     cost_outside_enrollment,
     cost_totals,
+    member_spend,
     months_to_person_years,
     per_member_month,
     rounded_quotient,
@@ -203,6 +204,48 @@ def test_cost_and_outside_reconcile_to_all_lines_exactly(con: ibis.BaseBackend) 
     n_cost = sum(r["claim_lines"] for r in rows(con, cost(*inputs)))
     n_out = sum(r["claim_lines"] for r in rows(con, cost_outside_enrollment(*inputs)))
     assert n_cost + n_out == len(lines) + len(pharmacy)
+
+
+def test_person_category_level_sums_enrolled_lines_per_person_year_category(
+        con: ibis.BaseBackend) -> None:
+    """member_spend's 'person_category' rows (what the contracts sum per member-year): the
+    enrolled lines of each person x payer x plan x year x category, month null; the lines
+    outside enrollment are not in it, and it sums to the 'category' level exactly."""
+    lines = [*LINES,
+             line("P1", "2024-02-20", "professional_em", "0.01", "0.02"),
+             # no member-month of plan None: outside (P1 has one of plan A that month)
+             line("P1", "2024-02-21", "lab", "5.00", "6.00", plan=None)]
+    spend = member_spend(*_inputs(con, lines))
+    level = spend.filter(spend.level == "person_category")
+    got = rows(con, level, ["person_id", "payer", "plan", "month_start_date", "year",
+                            "service_category", "claim_lines", "pharmacy_lines",
+                            "paid_amount", "allowed_amount", "enrolled_other_coverage_flag"],
+               ["person_id", "service_category"])
+
+    def pc(person: str, category: str, n: int, paid: str, allowed: str, rx: int = 0
+           ) -> dict[str, Any]:
+        return {"person_id": person, "payer": "mcare", "plan": "A", "month_start_date": None,
+                "year": 2024, "service_category": category, "claim_lines": n,
+                "pharmacy_lines": rx, "paid_amount": M(paid), "allowed_amount": M(allowed),
+                "enrolled_other_coverage_flag": None}
+    assert got == [
+        pc("P1", "imaging", 1, "33.33", "40.00"),
+        pc("P1", "lab", 1, "10.00", "12.00"),
+        pc("P1", "pharmacy", 1, "-0.04", "0.00", rx=1),
+        # January's 100.00 and February's 0.01: one year, summed
+        pc("P1", "professional_em", 2, "100.01", "120.02"),
+        pc("P2", "pharmacy", 1, "0.01", "0.03", rx=1),
+        # P2's February line is outside enrollment: only January's
+        pc("P2", "professional_em", 1, "50.01", "60.00"),
+    ]
+    category = spend.filter(spend.level == "category")
+    person_year = spend.filter(spend.level == "person_year")
+    # person_year: these, plus the line of a month P1 is enrolled with another plan
+    other = {"claim_lines": 1, "paid_amount": M("5.00"), "allowed_amount": M("6.00")}
+    for col in ("claim_lines", "paid_amount", "allowed_amount"):
+        total = sum(r[col] for r in got)
+        assert total == sum(r[col] for r in rows(con, category))
+        assert total + other[col] == sum(r[col] for r in rows(con, person_year))
 
 
 def test_totals_per_payer_plan_year(con: ibis.BaseBackend) -> None:

@@ -178,7 +178,8 @@ def prepare_capitation(spec: CapitationSpec, tables: Tables, run: Run, year: int
     if spec.stop_loss is not None:
         excess = units["stop_loss_excess"]
         over = units.filter(pc.greater(excess, pa.scalar(Decimal(0), type=excess.type)))
-        detail["stop_loss_members"] = over.select(
+        # by person: the units come in the engine's order, which is not stable
+        detail["stop_loss_members"] = over.sort_by("person_id").select(
             ["person_id", "group", "covered_cost", "stop_loss_excess"])
     return Prepared(units, "member-year",
                     lambda u: settle_capitation(spec, u, year, kpis), detail)

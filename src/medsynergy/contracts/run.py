@@ -17,6 +17,7 @@ from medsynergy.contracts.result import Reconciliation, to_cents
 from medsynergy.contracts.simulate import Simulation, provider_gain, simulate
 from medsynergy.contracts.spec import AnySpec, load_contract
 from medsynergy.errors import UserError
+from medsynergy.marts.cost import LEVEL_PERSON_CATEGORY, LEVEL_PERSON_YEAR
 
 
 @dataclass(frozen=True)
@@ -40,17 +41,17 @@ class Outcome:
         return d
 
 
-class CachedTables:
-    """A table source for one run: reads through `tables`, and lets the population step
-    keep what every contract of the run shares (`memo`, filled through `run`)."""
-
-    def __init__(self, tables: Tables, run: Run) -> None:
-        self._tables = tables
-        self.run = run
-        self.memo: dict[tuple[object, ...], ibis.Table] = {}
-
-    def __call__(self, name: str) -> ibis.Table:
-        return self._tables(name)
+def check_spend_levels(tables: Tables, run: Run) -> None:
+    """Fails when the member_spend mart lacks the per-person category sums the contracts
+    read (marts built by a version before that level): every contract would otherwise see
+    no spend."""
+    spend = tables("member_spend")
+    wanted = [LEVEL_PERSON_YEAR, LEVEL_PERSON_CATEGORY]
+    found = set(run(spend.filter(spend.level.isin(wanted)).select("level").distinct())
+                .column("level").to_pylist())
+    if LEVEL_PERSON_YEAR in found and LEVEL_PERSON_CATEGORY not in found:
+        raise UserError("the member_spend mart has no 'person_category' rows (marts built by "
+                        "an earlier medsynergy): run `medsynergy measure` again")
 
 
 def latest_year(tables: Tables, run: Run) -> int:
@@ -68,7 +69,7 @@ def reconcile_files(paths: Sequence[str | Path], tables: Tables, run: Run,
                     ) -> list[Outcome]:
     """Load, bind and settle each contract (and bootstrap it `replicates` times)."""
     specs = [(str(p), load_contract(p)) for p in paths]
-    tables = CachedTables(tables, run)
+    check_spend_levels(tables, run)
     y = year if year is not None else latest_year(tables, run)
     outcomes = []
     for path, spec in specs:

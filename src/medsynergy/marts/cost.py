@@ -161,8 +161,10 @@ SPEND_COLUMNS = (
 )
 #: member_spend levels: enrolled spend per payer x plan x month x category (no person);
 #: spend outside the payer and plan's enrollment per person; per person x year spend in
-#: months the person is enrolled with any payer or plan.
+#: months the person is enrolled with any payer or plan; enrolled spend per person x payer
+#: x plan x year x category (what a contract sums per member-year).
 LEVEL_CATEGORY, LEVEL_OUTSIDE, LEVEL_PERSON_YEAR = "category", "outside", "person_year"
+LEVEL_PERSON_CATEGORY = "person_category"
 
 
 def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_months: ir.Table
@@ -178,9 +180,13 @@ def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_month
     * 'person_year': per person x year, the lines of months in which the person has a
       member-month of any payer or plan (what kpis counts); payer, plan, month and
       category null.
+    * 'person_category': the lines of 'category', per person x payer x plan x year x
+      service category (month null): what a contract sums per member-year
+      (`contracts.population.category_spend`), so that no contract joins the lines to
+      the member-months again.
 
     Each level adds up to the lines it covers, to the cent: 'category' + 'outside' is every
-    line."""
+    line, and 'person_category' sums to 'category'."""
     lines = claim_lines(service_lines, pharmacy_lines)
     keys = ["person_id", "payer", "plan", "month_start_date", "year",
             "service_category_group", "service_category"]
@@ -238,9 +244,18 @@ def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_month
     outside = outside.mutate(level=ibis.literal(LEVEL_OUTSIDE),
                              enrolled_other_coverage_flag=outside._any.fill_null(0).cast(COUNT))
     e = j.filter(j._enrolled == 1)
-    # person_year: the enrolled lines, plus the outside sums of months covered otherwise
+    by_person = e.group_by(["person_id", *keys[1:3], *keys[4:]]).aggregate(**sums(e))
+    person_category = by_person.mutate(
+        level=ibis.literal(LEVEL_PERSON_CATEGORY), month_start_date=ibis.null("date"),
+        enrolled_other_coverage_flag=null_count)
+    # person_year: the enrolled lines (from their per-person sums: one pass over the
+    # lines serves both levels), plus the outside sums of months covered otherwise
     year_keys = ["person_id", "year"]
-    py_parts = [e.group_by(year_keys).aggregate(**sums(e)),
+    py_parts = [by_person.group_by(year_keys).aggregate(
+                    claim_lines=by_person.claim_lines.sum().cast(COUNT),
+                    pharmacy_lines=by_person.pharmacy_lines.sum().cast(COUNT),
+                    paid_amount=money_sum(by_person.paid_amount),
+                    allowed_amount=money_sum(by_person.allowed_amount)),
                 outside.filter(outside.enrolled_other_coverage_flag == 1).select(
                     *year_keys, "claim_lines", "pharmacy_lines", "paid_amount",
                     "allowed_amount")]
@@ -254,7 +269,8 @@ def member_spend(service_lines: ir.Table, pharmacy_lines: ir.Table, member_month
         level=ibis.literal(LEVEL_PERSON_YEAR), payer=null_str, plan=null_str,
         month_start_date=ibis.null("date"), service_category_group=null_str,
         service_category=null_str, enrolled_other_coverage_flag=null_count)
-    parts = [t.select(*SPEND_COLUMNS) for t in (by_category, outside, person_year)]
+    parts = [t.select(*SPEND_COLUMNS)
+             for t in (by_category, outside, person_year, person_category)]
     return parts[0].union(*parts[1:], distinct=False)
 
 

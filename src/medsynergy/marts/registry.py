@@ -87,7 +87,8 @@ MARTS: tuple[Mart, ...] = (
          additive=("admitted_flag", "treat_and_release_flag", *MONEY)),
     Mart("member_spend", "Medical and pharmacy lines matched to enrollment once, summed per "
          "level: enrolled per payer x plan x month x category; outside enrollment per "
-         "person; per person x year.", ("service_category", "pharmacy_claim", "member_months"),
+         "person; per person x year; enrolled per person x payer x plan x year x category.",
+         ("service_category", "pharmacy_claim", "member_months"),
          member_spend, by=(("level", "level"), *PAYER_PLAN),
          additive=("claim_lines", "pharmacy_lines", *MONEY)),
     Mart("service_category_summary", "Lines, paid and allowed per service category and the "
