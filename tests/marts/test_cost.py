@@ -17,6 +17,7 @@ from medsynergy.marts.cost import (
     cost,
     cost_outside_enrollment,
     cost_totals,
+    enrollment_runs,
     member_spend,
     months_to_person_years,
     per_member_month,
@@ -246,6 +247,43 @@ def test_person_category_level_sums_enrolled_lines_per_person_year_category(
         total = sum(r[col] for r in got)
         assert total == sum(r[col] for r in rows(con, category))
         assert total + other[col] == sum(r[col] for r in rows(con, person_year))
+
+
+def test_enrollment_runs_of_consecutive_months(con: ibis.BaseBackend) -> None:
+    mm = [*mm_rows("P1", ["2023-11", "2023-12", "2024-01"]),  # across the new year: one run
+          *mm_rows("P2", ["2024-01", "2024-03", "2024-04"]),  # a gap: runs of one month
+          *mm_rows("P2", ["2024-02"], payer="acme", plan=None),  # the gap, elsewhere
+          *mm_rows("P3", ["2024-05"], plan=None)]
+    got = rows(con, enrollment_runs(member_months_of(mm)),
+               order=["_r_person", "_r_payer", "_r_first"])
+    null = "~medsynergy:null~"
+
+    def run(person: str, first: str, last: str, payer: str = "mcare", plan: str = "A"
+            ) -> dict[str, Any]:
+        return {"_r_person": person, "_r_payer": payer, "_r_plan": plan,
+                "_r_first": D(first), "_r_last": D(last)}
+    assert got == [run("P1", "2023-11-01", "2024-01-01"),
+                   run("P2", "2024-02-01", "2024-02-01", payer="acme", plan=null),
+                   run("P2", "2024-01-01", "2024-01-01"), run("P2", "2024-03-01", "2024-03-01"),
+                   run("P2", "2024-04-01", "2024-04-01"),
+                   run("P3", "2024-05-01", "2024-05-01", plan=null)]
+
+
+def test_a_line_in_a_gap_of_enrollment_is_outside(con: ibis.BaseBackend) -> None:
+    mm = [*mm_rows("P2", ["2024-01", "2024-03"]), *mm_rows("P1", ["2023-12", "2024-01"])]
+    lines = [line("P2", "2024-01-31", "lab", "1.00"), line("P2", "2024-02-15", "lab", "2.00"),
+             line("P2", "2024-03-01", "lab", "4.00"), line("P2", "2024-04-01", "lab", "8.00"),
+             line("P1", "2023-12-31", "lab", "16.00"), line("P1", "2024-01-01", "lab", "32.00")]
+    inputs = _inputs(con, lines, [], mm)
+    assert rows(con, cost(*inputs), ["month_start_date", "paid_amount"],
+                ["month_start_date"]) == [
+        {"month_start_date": D("2023-12-01"), "paid_amount": M("16.00")},
+        {"month_start_date": D("2024-01-01"), "paid_amount": M("33.00")},
+        {"month_start_date": D("2024-03-01"), "paid_amount": M("4.00")}]
+    assert rows(con, cost_outside_enrollment(*inputs), ["month_start_date", "paid_amount"],
+                ["month_start_date"]) == [
+        {"month_start_date": D("2024-02-01"), "paid_amount": M("2.00")},
+        {"month_start_date": D("2024-04-01"), "paid_amount": M("8.00")}]
 
 
 def test_totals_per_payer_plan_year(con: ibis.BaseBackend) -> None:
